@@ -1,0 +1,78 @@
+"""lmops: a self-hosted LLMOps platform. The fluent SDK lives here, imported lazily.
+
+import lmops
+
+with lmops.start_run(experiment="sft", params={"lr": 3e-4}) as run:
+    for step in range(100):
+        lmops.log_metric("loss", loss, step=step)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lmops._version import __version__
+
+# name -> module that defines it; nothing heavy is imported until a name is used.
+_LAZY = {
+    "configure": "lmops.fluent.backends",
+    "ActiveRun": "lmops.fluent.tracking",
+    "active_run": "lmops.fluent.tracking",
+    "end_run": "lmops.fluent.tracking",
+    "flush": "lmops.fluent.tracking",
+    "get_metric_history": "lmops.fluent.tracking",
+    "get_run": "lmops.fluent.tracking",
+    "list_experiments": "lmops.fluent.tracking",
+    "log_artifact": "lmops.fluent.tracking",
+    "log_metric": "lmops.fluent.tracking",
+    "log_metrics": "lmops.fluent.tracking",
+    "log_param": "lmops.fluent.tracking",
+    "log_params": "lmops.fluent.tracking",
+    "search_runs": "lmops.fluent.tracking",
+    "set_experiment": "lmops.fluent.tracking",
+    "set_tag": "lmops.fluent.tracking",
+    "set_tags": "lmops.fluent.tracking",
+    "start_run": "lmops.fluent.tracking",
+    "Settings": "lmops.core.settings",
+    "parse_uri": "lmops.core.uris",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from lmops.core.settings import Settings
+    from lmops.core.uris import parse_uri
+    from lmops.fluent.backends import configure
+    from lmops.fluent.tracking import (
+        ActiveRun,
+        active_run,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        list_experiments,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,1 @@
+"""The `lmops` command: a root click group and one module per stage."""

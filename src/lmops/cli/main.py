@@ -1,0 +1,45 @@
+"""The root `lmops` group. Errors print as one line; tracebacks only with LMOPS_DEBUG=1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from lmops._version import __version__
+from lmops.cli import db, server, tracking
+from lmops.core.errors import LmopsError
+
+
+class LmopsGroup(click.Group):
+    """Turns lmops errors into `Error: <message>` and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LmopsError as exc:
+            if os.environ.get("LMOPS_DEBUG"):
+                raise
+            raise click.ClickException(exc.message) from None
+
+
+@click.group(cls=LmopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lmops")
+def cli() -> None:
+    """lmops: self-hosted LLMOps, from data to production and back."""
+
+
+cli.add_command(server.server)
+cli.add_command(db.db)
+cli.add_command(tracking.experiments)
+cli.add_command(tracking.runs)
+
+
+def main() -> None:
+    cli(prog_name="lmops")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

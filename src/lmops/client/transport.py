@@ -1,0 +1,95 @@
+"""One transport for every remote call: JSON in, JSON out, server errors re-raised as ours."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from json import dumps
+from typing import IO, Any
+
+import httpx
+
+from lmops.core.errors import RemoteError, error_from_response
+
+API = "/api/v1"
+_RETRIES = 3
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+class Transport:
+    """Talks to an lmops server. Tests pass their own `httpx` transport instead of patching."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=headers
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: Any = None,
+    ) -> Any:
+        """Send one API call; retry only when the server could not be reached."""
+        headers = None
+        if json is not None:
+            # NaN and infinities are legal metric values; the stdlib encoder writes them.
+            content, headers = dumps(json, separators=(",", ":")), _JSON_HEADERS
+        for attempt in range(_RETRIES):
+            try:
+                response = self.http.request(
+                    method, API + path, params=params, content=content, headers=headers
+                )
+                break
+            except httpx.TransportError as exc:
+                if attempt == _RETRIES - 1 or not isinstance(content, str | None):
+                    raise RemoteError(
+                        f"cannot reach lmops server at {self.base_url}: {exc}"
+                    ) from exc
+                time.sleep(0.2 * 2**attempt)
+        return self._decode(response)
+
+    def upload(self, path: str, stream: IO[bytes]) -> Any:
+        """Stream a file body (never read whole into memory)."""
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := stream.read(1 << 20):
+                yield chunk
+
+        return self.request("POST", path, content=chunks())
+
+    def download(self, path: str, out: IO[bytes]) -> None:
+        with self.http.stream("GET", API + path) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._decode(response)
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"message": response.text[:500]}
+            raise error_from_response(
+                response.status_code, body if isinstance(body, dict) else {"message": str(body)}
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,1 @@
+"""The bottom layer: settings, errors, ids, URIs, executors and the plugin hooks."""

@@ -1,0 +1,39 @@
+"""The one settings class. Every face reads it from the environment (LMOPS_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where lmops keeps its state and how it reaches it.
+
+    `uri` picks the face: `sqlite:///...` or `postgresql+psycopg://...` works in-process
+    against the store; `http://host:port` sends every call to an lmops server.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LMOPS_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".lmops")
+    uri: str = Field(default="", description="Store or server URI; default sqlite in home")
+    artifacts_uri: str = Field(default="", description="Local dir or s3://bucket/prefix")
+    auth: bool = False
+    metric_batch_size: int = Field(default=5000, ge=1)
+    metric_flush_interval: float = Field(default=0.5, gt=0)
+    http_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = self.home.expanduser()
+        if not self.uri:
+            self.uri = f"sqlite:///{self.home / 'lmops.db'}"
+        if not self.artifacts_uri:
+            self.artifacts_uri = str(self.home / "artifacts")
+        return self
+
+    @property
+    def is_remote(self) -> bool:
+        return self.uri.startswith(("http://", "https://"))

@@ -1,0 +1,98 @@
+"""Pick the face the SDK talks to: the store in-process, or a server over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from lmops.core.settings import Settings
+from lmops.tracking.entities import Experiment, Metric, Run, RunArtifact, RunPage
+
+
+class TrackingBackend(Protocol):
+    """What TrackingStore (in-process) and TrackingClient (remote) both offer."""
+
+    def get_or_create_experiment(self, name: str) -> Experiment: ...
+    def get_experiment_by_name(self, name: str) -> Experiment: ...
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def list_experiments(self) -> list[Experiment]: ...
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = ...,
+        params: Any = ...,
+        tags: Any = ...,
+        parent_run_id: str | None = ...,
+        start_time: Any = ...,
+    ) -> Run: ...
+    def get_run(self, run_id: str) -> Run: ...
+    def end_run(self, run_id: str, status: Any = ..., end_time: Any = ...) -> Run: ...
+    def search_runs(
+        self,
+        experiment_ids: Any,
+        filter: str | None = ...,
+        order_by: Any = ...,
+        max_results: int = ...,
+        page_token: str | None = ...,
+    ) -> RunPage: ...
+    def log_batch(
+        self, run_id: str, metrics: Any = ..., params: Any = ..., tags: Any = ...
+    ) -> None: ...
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = ...
+    ) -> list[Metric]: ...
+    def log_artifact(
+        self, run_id: str, local_path: Any, artifact_path: str | None = ...
+    ) -> RunArtifact: ...
+    def list_artifacts(self, run_id: str) -> list[RunArtifact]: ...
+    def download_artifact(self, run_id: str, path: str, dest: Any) -> Path: ...
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_tracking: TrackingBackend | None = None
+
+
+def settings() -> Settings:
+    """The settings the SDK uses (read from LMOPS_* once; `configure` replaces them)."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = Settings()
+        return _settings
+
+
+def configure(**overrides: Any) -> Settings:
+    """Point the SDK somewhere else, e.g. `configure(uri="http://127.0.0.1:5000")`."""
+    global _settings, _tracking
+    from lmops.fluent import tracking
+
+    tracking.reset()
+    with _lock:
+        _settings = Settings(**overrides)
+        _tracking = None
+    return _settings
+
+
+def tracking_backend() -> TrackingBackend:
+    """The tracking face for the current settings, created on first use."""
+    global _tracking
+    current = settings()
+    with _lock:
+        if _tracking is None:
+            _tracking = open_tracking(current)
+        return _tracking
+
+
+def open_tracking(s: Settings) -> TrackingBackend:
+    """Build the tracking face named by `s.uri`."""
+    if s.is_remote:
+        from lmops.client import TrackingClient, Transport
+
+        return TrackingClient(Transport(s.uri, timeout=s.http_timeout))
+    from lmops.artifacts import open_artifact_store
+    from lmops.store import open_engine
+    from lmops.tracking.store import TrackingStore
+
+    return TrackingStore(open_engine(s.uri), open_artifact_store(s.artifacts_uri))

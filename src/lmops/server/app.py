@@ -1,0 +1,47 @@
+"""Build the FastAPI app from Settings. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lmops._version import __version__
+from lmops.artifacts import ArtifactStore
+from lmops.core.errors import InvalidInput
+from lmops.core.settings import Settings
+from lmops.server.deps import Services
+from lmops.server.errors import install_error_handlers
+from lmops.server.routers import system, tracking
+from lmops.server.ui import pages
+from lmops.store import open_engine
+from lmops.tracking.store import TrackingStore
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Create the platform server over the store `settings.uri` names (migrated on open)."""
+    settings = settings or Settings()
+    if settings.is_remote:
+        raise InvalidInput(
+            "the server needs a database URI (sqlite:/// or postgresql+psycopg://"
+            f"), not another server: LMOPS_URI={settings.uri}",
+            field="uri",
+        )
+    engine = open_engine(settings.uri)
+    artifacts = ArtifactStore(settings.artifacts_uri)
+    app = FastAPI(
+        title="lmops",
+        version=__version__,
+        description="Self-hosted LLMOps platform: REST API under /api/v1.",
+    )
+    app.state.services = Services(
+        settings=settings,
+        engine=engine,
+        artifacts=artifacts,
+        tracking=TrackingStore(engine, artifacts),
+    )
+    install_error_handlers(app)
+    system.install_request_metrics(app)
+    app.include_router(system.health_router)
+    app.include_router(system.metrics_router)
+    app.include_router(tracking.router)
+    pages.install(app)
+    return app

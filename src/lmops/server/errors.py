@@ -1,0 +1,68 @@
+"""Error handlers: every failure becomes a JSON body that says what to fix, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lmops.core.errors import LmopsError
+
+log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LmopsError, _lmops_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _lmops_error(request: Request, exc: LmopsError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [_describe(e) for e in exc.errors()]
+    first_field = problems[0][0] if problems else None
+    message = "; ".join(f"{f}: {m}" if f else m for f, m in problems) or "invalid request"
+    return JSONResponse(
+        {"error": "invalid_input", "message": message, "field": first_field}, status_code=400
+    )
+
+
+def _describe(error: Any) -> tuple[str | None, str]:
+    loc = [str(p) for p in error.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if error.get("type") == "json_invalid":
+        return None, f"request body is not valid JSON: {error.get('ctx', {}).get('error', msg)}"
+    return (".".join(loc) or None), msg
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route {request.method} {request.url.path}"
+    return JSONResponse(
+        {"error": code, "message": message},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {
+            "error": "internal_error",
+            "message": f"internal error ({type(exc).__name__}); see server log",
+        },
+        status_code=500,
+    )

@@ -1,0 +1,1 @@
+"""One router module per stage; each parses, authorizes and calls the stage."""

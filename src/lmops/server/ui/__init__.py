@@ -1,0 +1,1 @@
+"""Server-rendered pages: one base layout, one page group per stage."""

@@ -1,0 +1,131 @@
+"""The one place that knows SQLite from PostgreSQL: engines, pragmas, locking, migrations."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from lmops.core.errors import InvalidInput, MissingExtra
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_BUSY_TIMEOUT_MS = 60_000
+_PG_MIGRATION_LOCK = 0x6C6D6F7073  # "lmops": serializes concurrent first opens on PostgreSQL
+
+
+def create_db_engine(uri: str) -> Engine:
+    """Create an engine for a `sqlite:///` or `postgresql+psycopg://` URI (not migrated)."""
+    try:
+        url = make_url(uri)
+    except Exception as exc:
+        raise InvalidInput(f"cannot parse store URI {uri!r}: {exc}", field="uri") from exc
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(uri, url.database)
+    if url.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtra("A PostgreSQL store", "postgres") from exc
+        return create_engine(uri, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise InvalidInput(
+        f"unsupported store URI {uri!r}: use sqlite:///path, postgresql+psycopg://... "
+        "or http(s)://host:port for a server",
+        field="uri",
+    )
+
+
+def _sqlite_engine(uri: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(uri, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN, so writers can ask for IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that later writes can fail at once with "database is
+        # locked" when another process writes; taking the write lock up front waits instead.
+        immediate = conn.get_execution_options().get("lmops_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """Open a write transaction that commits on success and rolls back on error."""
+    with engine.connect() as conn:
+        conn.execution_options(lmops_write=True)
+        with conn.begin():
+            yield conn
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Apply the Alembic migrations up to `revision`; return the revision now current."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with _migration_lock(engine) as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if revision == "head" and current == head:
+            return current
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.commit()
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """Hold a cross-process lock while migrating, so two first opens do not race."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        with engine.connect() as conn:
+            yield conn
+        return
+    with open(f"{database}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@functools.cache
+def open_engine(uri: str) -> Engine:
+    """Return the migrated engine for `uri`, created once per process."""
+    engine = create_db_engine(uri)
+    upgrade(engine)
+    return engine

@@ -1,0 +1,14 @@
+"""Every stage's tables, imported onto the shared metadata (for autogenerate and schema checks)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def target_metadata() -> MetaData:
+    """Import each stage's tables module and return the metadata they share."""
+    import lmops.store.lineage
+    import lmops.tracking.tables  # noqa: F401
+    from lmops.store.metadata import metadata
+
+    return metadata

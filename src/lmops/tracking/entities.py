@@ -1,0 +1,113 @@
+"""Tracking entities: what the SDK returns and the REST API answers, one model for both."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from lmops.core.errors import InvalidInput
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-./: ]{1,250}$")
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+
+def check_key(key: str, field: str = "key") -> str:
+    """Accept a metric, param or tag key, or raise InvalidInput naming the field."""
+    try:
+        return _valid_key(key)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid {field}: {exc}", field=field) from None
+
+
+def _valid_key(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.match(key) or key.strip() != key:
+        raise ValueError(
+            f"{key!r} is not a valid key: use 1-250 letters, digits, spaces and "
+            "_ - . / :, without leading or trailing spaces"
+        )
+    return key
+
+
+MetricKey = Annotated[str, AfterValidator(_valid_key)]
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class Experiment(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    run_count: int = 0
+
+
+class Metric(BaseModel):
+    """One point: metrics are append-only (key, value, step, timestamp in ms)."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    key: MetricKey
+    value: float
+    step: int = 0
+    timestamp: int
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _numeric(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"metric value must be a number, got {type(v).__name__}")
+        return v
+
+
+class Run(BaseModel):
+    """A run with its params, tags and the latest value of each metric."""
+
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None = None
+    parent_run_id: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+
+class RunArtifact(BaseModel):
+    path: str
+    digest: str
+    size: int
+    is_dir: bool
+    created_at: datetime
+
+
+class RunPage(BaseModel):
+    runs: list[Run]
+    next_page_token: str | None = None
+    total: int
+
+
+def metric_value(value: float | None) -> float:
+    """Read a stored value back: SQLite stores NaN as NULL."""
+    return math.nan if value is None else float(value)

@@ -1,0 +1,584 @@
+"""The tracking store: the only code that writes SQL for experiments, runs and metrics."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, and_, func, not_, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from lmops.artifacts import ArtifactStore
+from lmops.core.errors import Conflict, InvalidInput, NotFound
+from lmops.core.ids import new_id, utcnow
+from lmops.store.engine import writing
+from lmops.tracking import search
+from lmops.tracking.downsample import downsample
+from lmops.tracking.entities import (
+    MAX_PARAM_VALUE,
+    MAX_TAG_VALUE,
+    Experiment,
+    Metric,
+    Run,
+    RunArtifact,
+    RunPage,
+    RunStatus,
+    check_key,
+    metric_value,
+)
+from lmops.tracking.tables import (
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    run_artifacts,
+    run_tags,
+    runs,
+)
+
+MAX_RESULTS = 1000
+_ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "noble")
+_NOUNS = ("otter", "heron", "lynx", "finch", "badger", "cedar", "comet", "delta", "ember", "fjord")
+
+
+class TrackingStore:
+    """Experiments, runs, params, tags, metrics and run artifacts in the metadata store."""
+
+    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # -- experiments ---------------------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> Experiment:
+        """Create an experiment; a taken name is a Conflict."""
+        name = _check_name(name, "name")
+        row = {
+            "id": new_id(),
+            "name": name,
+            "description": description,
+            "tags": _check_tags(tags),
+            "created_at": utcnow(),
+        }
+        try:
+            with writing(self.engine) as conn:
+                conn.execute(experiments.insert(), row)
+        except IntegrityError as exc:
+            raise Conflict(f"an experiment named {name!r} already exists") from exc
+        return Experiment.model_validate(row)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        found = self._experiments(experiments.c.id == experiment_id)
+        if not found:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        found = self._experiments(experiments.c.name == name)
+        if not found:
+            raise NotFound(f"no experiment named {name!r}")
+        return found[0]
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        try:
+            return self.get_experiment_by_name(name)
+        except NotFound:
+            try:
+                return self.create_experiment(name)
+            except Conflict:  # another process created it in between
+                return self.get_experiment_by_name(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        return self._experiments(None)
+
+    def _experiments(self, where: ColumnElement[bool] | None) -> list[Experiment]:
+        counts = (
+            select(runs.c.experiment_id, func.count().label("n"))
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        query = (
+            select(experiments, func.coalesce(counts.c.n, 0).label("run_count"))
+            .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .order_by(experiments.c.created_at.desc())
+        )
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as conn:
+            return [Experiment.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        start_time: datetime | None = None,
+    ) -> Run:
+        """Start a run in RUNNING state, with its first params and tags."""
+        self.get_experiment(experiment_id)
+        if parent_run_id is not None:
+            self.get_run(parent_run_id)
+        run_id = new_id()
+        row = {
+            "id": run_id,
+            "experiment_id": experiment_id,
+            "name": _check_name(name, "name") if name else _run_name(),
+            "status": RunStatus.RUNNING.value,
+            "start_time": start_time or utcnow(),
+            "end_time": None,
+            "parent_run_id": parent_run_id,
+        }
+        with writing(self.engine) as conn:
+            conn.execute(runs.insert(), row)
+            self._write_params(conn, run_id, _stringify(params))
+            self._write_tags(conn, run_id, _check_tags(tags))
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with self.engine.connect() as conn:
+            found = self._load_runs(conn, select(runs).where(runs.c.id == run_id))
+        if not found:
+            raise NotFound(f"no run with id {run_id!r}")
+        return found[0]
+
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus | str = RunStatus.FINISHED,
+        end_time: datetime | None = None,
+    ) -> Run:
+        """Mark a run finished, failed or killed."""
+        status = _check_status(status)
+        with writing(self.engine) as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status.value, end_time=end_time or utcnow())
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no run with id {run_id!r}")
+        return self.get_run(run_id)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """Find runs by a filter string, ordered and paginated on the server side."""
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise InvalidInput(
+                f"max_results must be between 1 and {MAX_RESULTS}", field="max_results"
+            )
+        for experiment_id in experiment_ids:
+            self.get_experiment(experiment_id)
+        offset = _decode_token(page_token)
+        where = runs.c.experiment_id.in_(list(experiment_ids))
+        if (node := search.parse_filter(filter)) is not None:
+            where = and_(where, _compile(node))
+        query = select(runs).where(where)
+        for key in search.parse_order_by(list(order_by or [])):
+            query = _order(query, key)
+        query = query.order_by(runs.c.start_time.desc(), runs.c.id)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(runs).where(where)).scalar_one()
+            page = self._load_runs(conn, query.offset(offset).limit(max_results))
+        more = offset + len(page) < total
+        return RunPage(
+            runs=page,
+            total=total,
+            next_page_token=_encode_token(offset + len(page)) if more else None,
+        )
+
+    def _load_runs(self, conn: Connection, query: Select[Any]) -> list[Run]:
+        rows = list(conn.execute(query).mappings())
+        ids = [r["id"] for r in rows]
+        if not ids:
+            return []
+        extra: dict[str, dict[str, dict[str, Any]]] = {
+            i: {"params": {}, "tags": {}, "metrics": {}} for i in ids
+        }
+        for table, field in ((params, "params"), (run_tags, "tags")):
+            for run_id, key, value in conn.execute(
+                select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(ids))
+            ):
+                extra[run_id][field][key] = value
+        for run_id, key, value in conn.execute(
+            select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
+                latest_metrics.c.run_id.in_(ids)
+            )
+        ):
+            extra[run_id]["metrics"][key] = metric_value(value)
+        return [Run.model_validate({**r, **extra[r["id"]]}) for r in rows]
+
+    # -- params, tags, metrics -----------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write metrics, params and tags in one transaction: all of them or none."""
+        clean_params, clean_tags = _stringify(params), _check_tags(tags)
+        with writing(self.engine) as conn:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            self._write_params(conn, run_id, clean_params)
+            self._write_tags(conn, run_id, clean_tags)
+            if metrics:
+                self._write_metrics(conn, run_id, metrics)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, params=params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def log_metrics(self, run_id: str, points: Sequence[Metric]) -> None:
+        self.log_batch(run_id, metrics=points)
+
+    def _write_params(self, conn: Connection, run_id: str, new: dict[str, str]) -> None:
+        if not new:
+            return
+        existing = dict(
+            conn.execute(
+                select(params.c.key, params.c.value).where(
+                    params.c.run_id == run_id, params.c.key.in_(list(new))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        for key, value in new.items():
+            if key in existing and existing[key] != value:
+                raise Conflict(
+                    f"param {key!r} of run {run_id} is already {existing[key]!r}; "
+                    f"params are write-once, cannot change it to {value!r}"
+                )
+        rows = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in new.items() if k not in existing
+        ]
+        if rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(params.insert(), rows)
+            except IntegrityError as exc:  # a concurrent writer logged the same key
+                raise Conflict(f"params of run {run_id} changed while writing; retry") from exc
+
+    def _write_tags(self, conn: Connection, run_id: str, new: dict[str, str]) -> None:
+        if not new:
+            return
+        stmt = self._upsert(run_tags)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[run_tags.c.run_id, run_tags.c.key],
+                set_={"value": stmt.excluded.value},
+            ),
+            [{"run_id": run_id, "key": k, "value": v} for k, v in new.items()],
+        )
+
+    def _write_metrics(self, conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
+        conn.execute(
+            metrics.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "key": p.key,
+                    "value": p.value,
+                    "step": p.step,
+                    "timestamp": p.timestamp,
+                }
+                for p in points
+            ],
+        )
+        latest: dict[str, Metric] = {}
+        for p in points:
+            best = latest.get(p.key)
+            if best is None or (p.step, p.timestamp) >= (best.step, best.timestamp):
+                latest[p.key] = p
+        stmt = self._upsert(latest_metrics)
+        newer = tuple_(stmt.excluded.step, stmt.excluded.timestamp) >= tuple_(
+            latest_metrics.c.step, latest_metrics.c.timestamp
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+                set_={c: stmt.excluded[c] for c in ("value", "step", "timestamp")},
+                where=newer,
+            ),
+            [
+                {
+                    "run_id": run_id,
+                    "key": p.key,
+                    "value": p.value,
+                    "step": p.step,
+                    "timestamp": p.timestamp,
+                }
+                for p in latest.values()
+            ],
+        )
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> list[Metric]:
+        """Every point of one metric in step order; thinned to `max_points` for charts."""
+        check_key(key, "key")
+        self.get_run(run_id)
+        query = (
+            select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+            .where(metrics.c.run_id == run_id, metrics.c.key == key)
+            .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+        )
+        with self.engine.connect() as conn:
+            points = [
+                Metric.model_construct(key=k, value=metric_value(v), step=s, timestamp=t)
+                for k, v, s, t in conn.execute(query)
+            ]
+        if not points and key not in self.get_run(run_id).metrics:
+            raise NotFound(f"run {run_id} has no metric {key!r}")
+        return downsample(points, max_points) if max_points else points
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | Path, artifact_path: str | None = None
+    ) -> RunArtifact:
+        """Store a file or directory in the artifact store and attach it to the run."""
+        source = Path(local_path)
+        if not source.exists():
+            raise InvalidInput(f"no such file or directory: {source}", field="local_path")
+        self.get_run(run_id)
+        blob = (
+            self.artifacts.put_dir(source) if source.is_dir() else self.artifacts.put_file(source)
+        )
+        return self._record_artifact(
+            run_id, artifact_path or source.name, blob.digest, blob.size, is_dir=source.is_dir()
+        )
+
+    def record_file(self, run_id: str, path: str, digest: str) -> RunArtifact:
+        """Attach an uploaded blob to a run as the file `path`."""
+        if not self.artifacts.exists(digest):
+            raise NotFound(f"no artifact blob with digest {digest}; upload it first")
+        return self._record_artifact(run_id, path, digest, self.artifacts.size(digest), False)
+
+    def record_directory(self, run_id: str, path: str, files: Mapping[str, str]) -> RunArtifact:
+        """Attach uploaded blobs to a run as the directory `path` ({relpath: digest})."""
+        manifest = self.artifacts.put_manifest(dict(files))
+        size = sum(self.artifacts.size(d) for d in files.values())
+        return self._record_artifact(run_id, path, manifest.digest, size, True)
+
+    def _record_artifact(
+        self, run_id: str, path: str, digest: str, size: int, is_dir: bool
+    ) -> RunArtifact:
+        path = _check_artifact_path(path)
+        row = {
+            "run_id": run_id,
+            "path": path,
+            "digest": digest,
+            "size": size,
+            "is_dir": is_dir,
+            "created_at": utcnow(),
+        }
+        stmt = self._upsert(run_artifacts)
+        with writing(self.engine) as conn:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[run_artifacts.c.run_id, run_artifacts.c.path],
+                    set_={c: stmt.excluded[c] for c in ("digest", "size", "is_dir", "created_at")},
+                ),
+                row,
+            )
+        return RunArtifact.model_validate(row)
+
+    def list_artifacts(self, run_id: str) -> list[RunArtifact]:
+        self.get_run(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(run_artifacts)
+                .where(run_artifacts.c.run_id == run_id)
+                .order_by(run_artifacts.c.path)
+            ).mappings()
+            return [RunArtifact.model_validate(dict(r)) for r in rows]
+
+    def resolve_artifact(self, run_id: str, path: str) -> tuple[str, bool]:
+        """Return (digest, is_dir) of an artifact path, or of a file inside a logged directory."""
+        path = path.strip("/")
+        for artifact in self.list_artifacts(run_id):
+            if artifact.path == path:
+                return artifact.digest, artifact.is_dir
+            if artifact.is_dir and path.startswith(artifact.path + "/"):
+                inner = path[len(artifact.path) + 1 :]
+                manifest = self.artifacts.read_manifest(artifact.digest)
+                if inner in manifest:
+                    return manifest[inner], False
+        raise NotFound(f"run {run_id} has no artifact {path!r}")
+
+    def artifact_files(self, run_id: str, path: str) -> list[str]:
+        """Files under an artifact path, relative to it ("" when the path is a file)."""
+        digest, is_dir = self.resolve_artifact(run_id, path)
+        return sorted(self.artifacts.read_manifest(digest)) if is_dir else [""]
+
+    def download_artifact(self, run_id: str, path: str, dest: str | Path) -> Path:
+        digest, is_dir = self.resolve_artifact(run_id, path)
+        target = Path(dest) / Path(path).name
+        if is_dir:
+            return self.artifacts.get_dir(digest, target)
+        return self.artifacts.get_file(digest, target)
+
+
+# -- filters and ordering compiled to SQL --------------------------------------------------
+
+_OPS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+
+
+def _compile(node: search.Node) -> ColumnElement[bool]:
+    if isinstance(node, search.BoolOp):
+        parts = [_compile(item) for item in node.items]
+        return and_(*parts) if node.op == "and" else or_(*parts)
+    if node.kind == "attributes":
+        column = runs.c[_attr_column(node.key)]
+        value: Any = node.value
+        if node.key in ("start_time", "end_time"):
+            value = datetime.fromtimestamp(float(node.value) / 1000, tz=UTC)  # type: ignore[arg-type]
+        return _compare(column, node.op, value)
+    table = {"metrics": latest_metrics, "params": params, "tags": run_tags}[node.kind]
+    return (
+        select(table.c.run_id)
+        .where(
+            table.c.run_id == runs.c.id,
+            table.c.key == node.key,
+            _compare(table.c.value, node.op, node.value),
+        )
+        .exists()
+    )
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op in _OPS:
+        result: ColumnElement[bool] = getattr(column, _OPS[op])(value)
+        return result
+    if op == "like":
+        return column.like(value)  # type: ignore[no-any-return]
+    if op == "ilike":
+        return column.ilike(value)  # type: ignore[no-any-return]
+    if op == "in":
+        return column.in_(list(value))  # type: ignore[no-any-return]
+    return not_(column.in_(list(value)))
+
+
+def _attr_column(key: str) -> str:
+    return "id" if key == "run_id" else key
+
+
+def _order(query: Select[Any], key: search.OrderKey) -> Select[Any]:
+    if key.kind == "attributes":
+        column: Any = runs.c[_attr_column(key.key)]
+    else:
+        table = {"metrics": latest_metrics, "params": params, "tags": run_tags}[key.kind]
+        joined = table.alias()
+        query = query.outerjoin(joined, and_(joined.c.run_id == runs.c.id, joined.c.key == key.key))
+        column = joined.c.value
+    # Runs missing the key come last either way, as in MLflow.
+    return query.order_by(column.is_(None), column.desc() if key.descending else column.asc())
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except Exception as exc:
+        raise InvalidInput(
+            "invalid page_token: pass the next_page_token of a previous page", field="page_token"
+        ) from exc
+    if offset < 0:
+        raise InvalidInput("invalid page_token: negative offset", field="page_token")
+    return offset
+
+
+# -- validation of what users send -------------------------------------------------------
+
+
+def _check_name(name: str | None, field: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise InvalidInput(f"{field} must be 1-255 characters", field=field)
+    return name.strip()
+
+
+def _check_status(status: RunStatus | str) -> RunStatus:
+    try:
+        return RunStatus(status)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"invalid status {status!r}; use one of {', '.join(s.value for s in RunStatus)}",
+            field="status",
+        ) from exc
+
+
+def _stringify(items: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (items or {}).items():
+        check_key(key, "params.key")
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value)
+            if isinstance(value, dict | list)
+            else str(value)
+        )
+        if len(text) > MAX_PARAM_VALUE:
+            raise InvalidInput(
+                f"param {key!r} is longer than {MAX_PARAM_VALUE} characters", field=f"params.{key}"
+            )
+        out[key] = text
+    return out
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        check_key(key, "tags.key")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise InvalidInput(
+                f"tag {key!r} must be a string of at most {MAX_TAG_VALUE} characters",
+                field=f"tags.{key}",
+            )
+        out[key] = value
+    return out
+
+
+def _check_artifact_path(path: str) -> str:
+    clean = path.strip("/")
+    if not clean or any(part in ("", ".", "..") for part in clean.split("/")):
+        raise InvalidInput(
+            f"artifact path {path!r} must be relative, without '..'", field="artifact_path"
+        )
+    return clean
+
+
+def _run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"
