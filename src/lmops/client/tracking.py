@@ -20,6 +20,9 @@ class TrackingClient:
     def __init__(self, transport: Transport) -> None:
         self.t = transport
 
+    def close(self) -> None:
+        self.t.close()
+
     def create_experiment(
         self, name: str, description: str = "", tags: Mapping[str, str] | None = None
     ) -> Experiment:
@@ -98,7 +101,10 @@ class TrackingClient:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         body = {
-            "metrics": [(m.key, m.value, m.step, m.timestamp) for m in metrics],
+            "metrics": [
+                {"key": m.key, "value": m.value, "step": m.step, "timestamp": m.timestamp}
+                for m in metrics
+            ],
             "params": {k: _param_text(v) for k, v in (params or {}).items()},
             "tags": dict(tags or {}),
         }

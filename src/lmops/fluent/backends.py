@@ -47,6 +47,7 @@ class TrackingBackend(Protocol):
     ) -> RunArtifact: ...
     def list_artifacts(self, run_id: str) -> list[RunArtifact]: ...
     def download_artifact(self, run_id: str, path: str, dest: Any) -> Path: ...
+    def close(self) -> None: ...
 
 
 _lock = threading.Lock()
@@ -71,6 +72,8 @@ def configure(**overrides: Any) -> Settings:
     tracking.reset()
     with _lock:
         _settings = Settings(**overrides)
+        if _tracking is not None:
+            _tracking.close()
         _tracking = None
     return _settings
 

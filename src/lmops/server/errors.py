@@ -29,7 +29,9 @@ async def _lmops_error(request: Request, exc: LmopsError) -> JSONResponse:
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = [_describe(e) for e in exc.errors()]
     first_field = problems[0][0] if problems else None
-    message = "; ".join(f"{f}: {m}" if f else m for f, m in problems) or "invalid request"
+    shown = "; ".join(f"{f}: {m}" if f else m for f, m in problems[:3]) or "invalid request"
+    more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+    message = shown + more
     return JSONResponse(
         {"error": "invalid_input", "message": message, "field": first_field}, status_code=400
     )

@@ -56,6 +56,9 @@ class TrackingStore:
         self.artifacts = artifacts
         self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
+    def close(self) -> None:
+        """Nothing to release: the engine is shared by every store on the same URI."""
+
     # -- experiments ---------------------------------------------------------------------
 
     def create_experiment(
@@ -263,9 +266,7 @@ class TrackingStore:
                 select(params.c.key, params.c.value).where(
                     params.c.run_id == run_id, params.c.key.in_(list(new))
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         for key, value in new.items():
             if key in existing and existing[key] != value:

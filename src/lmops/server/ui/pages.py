@@ -1,9 +1,20 @@
-"""UI routes (placeholder until the UI lands)."""
+"""The web UI: one base layout, one router per page group, all behind `authorize`."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+
+from lmops.server.ui import assets, experiments, runs, stages
+
+ROUTERS: tuple[APIRouter, ...] = (
+    assets.router,
+    stages.router,
+    experiments.router,
+    runs.router,
+)
 
 
 def install(app: FastAPI) -> None:
     """Mount the UI routes and static files on `app`."""
+    for router in ROUTERS:
+        app.include_router(router)

@@ -1,0 +1,46 @@
+"""Static files: our CSS and JavaScript, and plotly.js from the installed plotly package."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse
+
+from lmops.core.errors import NotFound
+from lmops.server.auth import authorize
+from lmops.server.ui.rendering import STATIC_DIR, HtmlRoute
+
+router = APIRouter(
+    prefix="/static", dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"]
+)
+
+# Asset URLs carry a content hash or version (see asset_url), so a year of caching is safe.
+LONG_CACHE = {"cache-control": "public, max-age=31536000, immutable"}
+_MEDIA = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+
+
+@cache
+def plotly_js() -> Path:
+    """plotly.min.js as the installed plotly package ships it (never a CDN)."""
+    found = resources.files("plotly") / "package_data" / "plotly.min.js"
+    path = Path(str(found))
+    if not path.is_file():
+        raise NotFound("plotly.min.js is missing from the installed plotly package")
+    return path
+
+
+@router.get("/plotly.min.js", include_in_schema=False)
+def get_plotly() -> FileResponse:
+    return FileResponse(plotly_js(), media_type="text/javascript", headers=LONG_CACHE)
+
+
+@router.get("/{name}", include_in_schema=False)
+def get_asset(name: str) -> FileResponse:
+    path = STATIC_DIR / name
+    # Only files directly in static/: `name` never climbs out, it has no slash.
+    if "/" in name or name.startswith(".") or not path.is_file() or path.suffix not in _MEDIA:
+        raise NotFound(f"no static file {name!r}")
+    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=LONG_CACHE)
