@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from lmops._version import __version__
-from lmops.cli import db, server, tracking
+from lmops.cli import db, demo, server, tracking
 from lmops.core.errors import LmopsError
 
 
@@ -32,6 +32,7 @@ def cli() -> None:
 
 
 cli.add_command(server.server)
+cli.add_command(demo.demo)
 cli.add_command(db.db)
 cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)

@@ -47,7 +47,7 @@ def run_page(request: Request, run_id: str, store: TrackingDep) -> Response:
         "children": children,
         "artifacts": _artifacts(store, run.id),
         "charts": [
-            {"key": key, "series": [{"run": run.id, "name": run.name}]}
+            {"key": key, "series": [{"run": run.id, "name": run.name, "index": 0}]}
             for key in sorted(run.metrics)
         ],
         "max_points": RUN_MAX_POINTS,
@@ -82,7 +82,11 @@ def compare_page(
         "charts": [
             {
                 "key": key,
-                "series": [{"run": r.id, "name": r.name} for r in found if key in r.metrics],
+                "series": [
+                    {"run": r.id, "name": r.name, "index": n}
+                    for n, r in enumerate(found)
+                    if key in r.metrics
+                ],
             }
             for key in keys
         ],

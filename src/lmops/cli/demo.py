@@ -1,0 +1,26 @@
+"""`lmops demo`: populate the demo experiment and start the server on it."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Populate only; do not start the server.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Train a few real runs into a demo experiment, then serve the UI."""
+    import uvicorn
+
+    from lmops import demo as demo_job
+    from lmops.fluent.backends import settings
+    from lmops.server import create_app
+
+    s = settings()
+    click.echo(f"lmops demo: store {s.uri}")
+    experiment_id = demo_job.populate()
+    if no_serve:
+        return
+    click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}\n")
+    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
