@@ -13,10 +13,14 @@ SRC = Path(lmops.__file__).parent
 
 # Lower layers must never import higher ones (ARCHITECTURE.md: imports point down).
 LAYERS = {
-    "core": 0, "store": 1, "artifacts": 1,
+    "core": 0,
+    "store": 1,
+    "artifacts": 1,
     "tracking": 2,
-    "client": 3, "fluent": 4,
-    "server": 5, "cli": 6,
+    "client": 3,
+    "fluent": 4,
+    "server": 5,
+    "cli": 6,
 }
 
 # The one place allowed to look up: the schema module gathers every stage's tables so that
@@ -31,10 +35,13 @@ def test_all_is_honest() -> None:
 
 
 def test_import_lmops_stays_light() -> None:
-    code = ("import sys, lmops; heavy = [m for m in ('sqlalchemy', 'fastapi', 'pydantic', "
-            "'httpx', 'torch', 'transformers', 'alembic') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, lmops; heavy = [m for m in ('sqlalchemy', 'fastapi', 'pydantic', "
+        "'httpx', 'torch', 'transformers', 'alembic') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -38,7 +38,29 @@ _LAZY = {
     "parse_uri": "lmops.core.uris",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "__version__",
+    "ActiveRun",
+    "Settings",
+    "active_run",
+    "configure",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "list_experiments",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "parse_uri",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 
 if TYPE_CHECKING:
     from lmops.core.settings import Settings

@@ -47,8 +47,12 @@ def _evaluate(w: list[float], b: float, rows: list[tuple[list[float], int]]) -> 
     return loss / len(rows), correct / len(rows)
 
 
-def train(lr: float, train_rows: list[tuple[list[float], int]],
-          val_rows: list[tuple[list[float], int]], batch: int = 32) -> dict[str, float]:
+def train(
+    lr: float,
+    train_rows: list[tuple[list[float], int]],
+    val_rows: list[tuple[list[float], int]],
+    batch: int = 32,
+) -> dict[str, float]:
     """Fit one model with SGD, logging train/val loss and accuracy to the active run."""
     rng = random.Random(0)
     dims = len(train_rows[0][0])
@@ -57,7 +61,7 @@ def train(lr: float, train_rows: list[tuple[list[float], int]],
     for epoch in range(EPOCHS):
         rng.shuffle(train_rows)
         for start in range(0, len(train_rows), batch):
-            chunk = train_rows[start:start + batch]
+            chunk = train_rows[start : start + batch]
             grad_w, grad_b, batch_loss = [0.0] * dims, 0.0, 0.0
             for x, y in chunk:
                 p = _predict(w, b, x)
@@ -71,8 +75,15 @@ def train(lr: float, train_rows: list[tuple[list[float], int]],
             step += 1
         val_loss, val_acc = _evaluate(w, b, val_rows)
         train_loss, train_acc = _evaluate(w, b, train_rows)
-        lmops.log_metrics({"train/loss": train_loss, "train/accuracy": train_acc,
-                           "val/loss": val_loss, "val/accuracy": val_acc}, step=epoch)
+        lmops.log_metrics(
+            {
+                "train/loss": train_loss,
+                "train/accuracy": train_acc,
+                "val/loss": val_loss,
+                "val/accuracy": val_acc,
+            },
+            step=epoch,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "model.json"
         weights.write_text(json.dumps({"weights": w, "bias": b}))
@@ -94,14 +105,24 @@ def populate() -> str:
     val_loss: dict[float, float] = {}
     with lmops.start_run(EXPERIMENT, name="lr-sweep", tags={"kind": "sweep"}) as sweep:
         for lr in LEARNING_RATES:
-            with lmops.start_run(EXPERIMENT, name=f"sgd-lr-{lr}", nested=True,
-                                 params={"lr": lr, "epochs": EPOCHS, "batch_size": 32,
-                                         "model": "logistic-regression"},
-                                 tags={"dataset": "synthetic-blobs"}):
+            with lmops.start_run(
+                EXPERIMENT,
+                name=f"sgd-lr-{lr}",
+                nested=True,
+                params={
+                    "lr": lr,
+                    "epochs": EPOCHS,
+                    "batch_size": 32,
+                    "model": "logistic-regression",
+                },
+                tags={"dataset": "synthetic-blobs"},
+            ):
                 result = train(lr, list(train_rows), val_rows)
             val_loss[lr] = result["val/loss"]
-            print(f"  trained lr={lr:<6} val/loss={result['val/loss']:.4f} "
-                  f"val/accuracy={result['val/accuracy']:.3f}")
+            print(
+                f"  trained lr={lr:<6} val/loss={result['val/loss']:.4f} "
+                f"val/accuracy={result['val/accuracy']:.3f}"
+            )
         best = min(val_loss, key=val_loss.__getitem__)
         lmops.set_tags({"best_lr": str(best)}, run_id=sweep.id)
         lmops.log_metric("best/val_loss", val_loss[best], run_id=sweep.id)

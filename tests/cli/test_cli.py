@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.factories import points
 
 from lmops._version import __version__
 from lmops.artifacts import ArtifactStore
 from lmops.cli.main import cli
 from lmops.store import open_engine
 from lmops.tracking import TrackingStore
-from tests.factories import points
 
 
 @pytest.fixture
@@ -25,8 +25,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def store(home: Path) -> TrackingStore:
-    return TrackingStore(open_engine(f"sqlite:///{home / 'lmops.db'}"),
-                         ArtifactStore(str(home / "artifacts")))
+    return TrackingStore(
+        open_engine(f"sqlite:///{home / 'lmops.db'}"), ArtifactStore(str(home / "artifacts"))
+    )
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -54,8 +55,11 @@ def test_experiments_and_runs(store: TrackingStore) -> None:
     store.end_run(a.id)
 
     code, out = run_cli("experiments", "list")
-    assert code == 0 and "sft" in out and out.splitlines()[0].split() == [
-        "ID", "NAME", "RUNS", "CREATED"]
+    assert (
+        code == 0
+        and "sft" in out
+        and out.splitlines()[0].split() == ["ID", "NAME", "RUNS", "CREATED"]
+    )
     code, out = run_cli("experiments", "list", "--json")
     assert json.loads(out)[0]["run_count"] == 2
 
@@ -74,11 +78,14 @@ def test_experiments_and_runs(store: TrackingStore) -> None:
     assert "params.lr" in out and "params.seed" not in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("runs", "show", "nope"), "Error: no run with id 'nope'"),
-    (("runs", "list", "-e", "missing"), "Error: no experiment named 'missing'"),
-    (("runs", "compare", "a"), "at least two run ids"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("runs", "show", "nope"), "Error: no run with id 'nope'"),
+        (("runs", "list", "-e", "missing"), "Error: no experiment named 'missing'"),
+        (("runs", "compare", "a"), "at least two run ids"),
+    ],
+)
 def test_errors_are_one_line(home: Path, args: tuple[str, ...], message: str) -> None:
     code, out = run_cli(*args)
     assert code != 0
@@ -90,5 +97,6 @@ def test_bad_filter_is_one_line(store: TrackingStore) -> None:
     store.create_experiment("sft")
     code, out = run_cli("runs", "list", "-e", "sft", "-f", "metrics.loss <")
     assert code == 1
-    assert out.strip() == ("Error: expected a number or a quoted string, found end of filter "
-                           "(at position 14)")
+    assert out.strip() == (
+        "Error: expected a number or a quoted string, found end of filter (at position 14)"
+    )

@@ -28,15 +28,19 @@ def test_uri_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().is_remote
 
 
-@pytest.mark.parametrize(("status", "body", "cls"), [
-    (404, {"error": "not_found", "message": "no run"}, NotFound),
-    (409, {"error": "conflict", "message": "write-once"}, Conflict),
-    (400, {"error": "invalid_input", "message": "bad", "field": "metrics.0.key"}, InvalidInput),
-    (400, {"error": "invalid_filter", "message": "bad (at position 3)"}, InvalidInput),
-    (502, {"detail": "bad gateway"}, RemoteError),
-])
-def test_server_errors_become_our_classes(status: int, body: dict[str, str],
-                                          cls: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (404, {"error": "not_found", "message": "no run"}, NotFound),
+        (409, {"error": "conflict", "message": "write-once"}, Conflict),
+        (400, {"error": "invalid_input", "message": "bad", "field": "metrics.0.key"}, InvalidInput),
+        (400, {"error": "invalid_filter", "message": "bad (at position 3)"}, InvalidInput),
+        (502, {"detail": "bad gateway"}, RemoteError),
+    ],
+)
+def test_server_errors_become_our_classes(
+    status: int, body: dict[str, str], cls: type[Exception]
+) -> None:
     err = error_from_response(status, body)
     assert type(err) is cls
     if isinstance(err, InvalidInput) and "field" in body:

@@ -36,10 +36,15 @@ def test_run_with_metrics_params_and_tags(sdk: str) -> None:
 
 
 def test_failed_run_is_marked_failed(sdk: str) -> None:
-    with pytest.raises(RuntimeError), lmops.start_run(experiment=_exp()) as run:
-        lmops.log_metric("loss", 1.0)
-        raise RuntimeError("diverged")
-    stored = lmops.get_run(run.id)
+    def train() -> str:
+        with lmops.start_run(experiment=_exp()) as run:
+            lmops.log_metric("loss", 1.0)
+            raise RuntimeError(run.id)
+
+    with pytest.raises(RuntimeError) as diverged:
+        train()
+    run = lmops.get_run(str(diverged.value))
+    stored = run
     assert stored.status.value == "FAILED"
     assert stored.metrics == {"loss": 1.0}
 
@@ -69,8 +74,9 @@ def test_search_runs_filter_and_order(sdk: str) -> None:
     for lr, loss in [("0.01", 0.3), ("0.1", 0.7), ("0.01", 0.6)]:
         with lmops.start_run(experiment=name, params={"lr": lr}):
             lmops.log_metric("loss", loss)
-    found = lmops.search_runs(name, filter="metrics.loss < 0.65 and params.lr = '0.01'",
-                              order_by=["metrics.loss DESC"])
+    found = lmops.search_runs(
+        name, filter="metrics.loss < 0.65 and params.lr = '0.01'", order_by=["metrics.loss DESC"]
+    )
     assert [r.metrics["loss"] for r in found] == [0.6, 0.3]
     with pytest.raises(InvalidInput, match="position 15") as err:
         lmops.search_runs(name, filter="metrics.loss < 'x'")
@@ -94,6 +100,7 @@ def test_nested_runs_and_active_run(sdk: str) -> None:
 
 def test_logging_from_threads(sdk: str) -> None:
     with lmops.start_run(experiment=_exp()) as run:
+
         def worker(k: int) -> None:
             for step in range(500):
                 lmops.log_metric(f"w{k}", float(step), step=step)
@@ -140,8 +147,9 @@ def test_log_without_active_run_is_a_clear_error(sdk: str) -> None:
 
 
 def test_system_metrics_are_logged(sdk: str) -> None:
-    with lmops.start_run(experiment=_exp(), log_system_metrics=True,
-                         system_metrics_interval=0.05) as run:
+    with lmops.start_run(
+        experiment=_exp(), log_system_metrics=True, system_metrics_interval=0.05
+    ) as run:
         import time
 
         time.sleep(0.4)

@@ -37,28 +37,37 @@ def test_health_and_openapi(client: TestClient) -> None:
 
 
 def test_log_batch_and_read_back(client: TestClient, run_id: str) -> None:
-    body = {"metrics": [{"key": "loss", "value": 0.5, "step": 1},
-                        {"key": "loss", "value": 0.25, "step": 2, "timestamp": 5}],
-            "params": {"epochs": 3}, "tags": {"k": "v"}}
+    body = {
+        "metrics": [
+            {"key": "loss", "value": 0.5, "step": 1},
+            {"key": "loss", "value": 0.25, "step": 2, "timestamp": 5},
+        ],
+        "params": {"epochs": 3},
+        "tags": {"k": "v"},
+    }
     assert client.post(f"/api/v1/runs/{run_id}/log-batch", json=body).status_code == 204
     run = client.get(f"/api/v1/runs/{run_id}").json()
     assert run["metrics"] == {"loss": 0.25}
     assert run["params"] == {"lr": "0.01", "epochs": "3"}
-    history = client.get(f"/api/v1/runs/{run_id}/metrics/history",
-                         params={"key": "loss"}).json()
+    history = client.get(f"/api/v1/runs/{run_id}/metrics/history", params={"key": "loss"}).json()
     assert [(p["step"], p["value"]) for p in history] == [(1, 0.5), (2, 0.25)]
 
 
 def test_prometheus_metrics_count_requests(client: TestClient, run_id: str) -> None:
     client.get(f"/api/v1/runs/{run_id}")
     text = client.get("/metrics").text
-    assert 'lmops_http_requests_total{method="GET",route="/api/v1/runs/{run_id}",status="200"}' \
-        in text
+    assert (
+        'lmops_http_requests_total{method="GET",route="/api/v1/runs/{run_id}",status="200"}' in text
+    )
 
 
 def test_unknown_ids_are_404_with_a_message(client: TestClient) -> None:
-    for path in ("/api/v1/runs/nope", "/api/v1/experiments/nope",
-                 "/api/v1/runs/nope/artifacts", "/api/v1/experiments/by-name?name=zzz"):
+    for path in (
+        "/api/v1/runs/nope",
+        "/api/v1/experiments/nope",
+        "/api/v1/runs/nope/artifacts",
+        "/api/v1/experiments/by-name?name=zzz",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "nope" in response.json()["message"] or "zzz" in response.json()["message"]
@@ -73,15 +82,19 @@ def test_relogging_a_param_is_409(client: TestClient, run_id: str) -> None:
     assert "write-once" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("metric", "field"), [
-    ({"key": "bad$key", "value": 1}, "metrics.0.key"),
-    ({"key": "loss", "value": "abc"}, "metrics.0.value"),
-    ({"key": "loss", "value": True}, "metrics.0.value"),
-    ({"key": "loss", "value": 1, "step": "x"}, "metrics.0.step"),
-    ({"value": 1}, "metrics.0.key"),
-])
-def test_invalid_metrics_are_400_naming_the_field(client: TestClient, run_id: str,
-                                                  metric: dict[str, object], field: str) -> None:
+@pytest.mark.parametrize(
+    ("metric", "field"),
+    [
+        ({"key": "bad$key", "value": 1}, "metrics.0.key"),
+        ({"key": "loss", "value": "abc"}, "metrics.0.value"),
+        ({"key": "loss", "value": True}, "metrics.0.value"),
+        ({"key": "loss", "value": 1, "step": "x"}, "metrics.0.step"),
+        ({"value": 1}, "metrics.0.key"),
+    ],
+)
+def test_invalid_metrics_are_400_naming_the_field(
+    client: TestClient, run_id: str, metric: dict[str, object], field: str
+) -> None:
     response = client.post(f"/api/v1/runs/{run_id}/log-batch", json={"metrics": [metric]})
     assert response.status_code == 400
     assert response.json()["field"] == field
@@ -91,8 +104,10 @@ def test_invalid_metrics_are_400_naming_the_field(client: TestClient, run_id: st
 
 def test_malformed_filter_is_400_saying_where(client: TestClient, run_id: str) -> None:
     exp_id = client.get(f"/api/v1/runs/{run_id}").json()["experiment_id"]
-    response = client.post("/api/v1/runs/search", json={
-        "experiment_ids": [exp_id], "filter": "metrics.loss < 0.5 and params.lr ="})
+    response = client.post(
+        "/api/v1/runs/search",
+        json={"experiment_ids": [exp_id], "filter": "metrics.loss < 0.5 and params.lr ="},
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "invalid_filter"
@@ -102,8 +117,11 @@ def test_malformed_filter_is_400_saying_where(client: TestClient, run_id: str) -
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b'{"metrics": "x"}'])
 def test_malformed_bodies_are_400(client: TestClient, run_id: str, raw: bytes) -> None:
-    response = client.post(f"/api/v1/runs/{run_id}/log-batch", content=raw,
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        f"/api/v1/runs/{run_id}/log-batch",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     assert response.json()["message"]
 
@@ -138,8 +156,10 @@ def test_blob_upload_and_artifact_download(client: TestClient, run_id: str) -> N
     payload = b"weights" * 100_000
     blob = client.post("/api/v1/blobs", content=payload).json()
     assert blob["size"] == len(payload)
-    art = client.post(f"/api/v1/runs/{run_id}/artifacts",
-                      json={"path": "model/weights.bin", "digest": blob["digest"]})
+    art = client.post(
+        f"/api/v1/runs/{run_id}/artifacts",
+        json={"path": "model/weights.bin", "digest": blob["digest"]},
+    )
     assert art.status_code == 201 and art.json()["size"] == len(payload)
     assert client.get(f"/api/v1/runs/{run_id}/artifacts/model/weights.bin").content == payload
 

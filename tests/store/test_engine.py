@@ -48,8 +48,16 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
     from lmops.tracking.tables import runs
 
     with pytest.raises(IntegrityError), writing(engine) as conn:
-        conn.execute(runs.insert(), {"id": new_id(), "experiment_id": "missing", "name": "x",
-                                     "status": "RUNNING", "start_time": utcnow()})
+        conn.execute(
+            runs.insert(),
+            {
+                "id": new_id(),
+                "experiment_id": "missing",
+                "name": "x",
+                "status": "RUNNING",
+                "start_time": utcnow(),
+            },
+        )
 
 
 @pytest.mark.parametrize("uri", ["mysql://x/y", "not a uri", "http://host:5000"])

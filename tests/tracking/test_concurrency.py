@@ -23,19 +23,33 @@ print(run.id)
 
 
 def test_two_processes_share_one_sqlite_store(tmp_path: Path) -> None:
-    env = {**os.environ, "LMOPS_HOME": str(tmp_path), "LMOPS_URI": "",
-           # small batches and a short interval: many interleaved write transactions
-           "LMOPS_METRIC_BATCH_SIZE": "200", "LMOPS_METRIC_FLUSH_INTERVAL": "0.01"}
+    env = {
+        **os.environ,
+        "LMOPS_HOME": str(tmp_path),
+        "LMOPS_URI": "",
+        # small batches and a short interval: many interleaved write transactions
+        "LMOPS_METRIC_BATCH_SIZE": "200",
+        "LMOPS_METRIC_FLUSH_INTERVAL": "0.01",
+    }
     n = 20_000
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, f"writer-{i}", str(n)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, f"writer-{i}", str(n)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         assert "locked" not in err
-    store = TrackingStore(open_engine(f"sqlite:///{tmp_path / 'lmops.db'}"),
-                          ArtifactStore(str(tmp_path / "artifacts")))
+    store = TrackingStore(
+        open_engine(f"sqlite:///{tmp_path / 'lmops.db'}"),
+        ArtifactStore(str(tmp_path / "artifacts")),
+    )
     for out, _ in results:
         run = store.get_run(out.strip())
         history = store.get_metric_history(run.id, "loss")

@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 import pytest
+from tests.factories import points
 
 from lmops.core.errors import Conflict, InvalidFilter, InvalidInput, NotFound
 from lmops.tracking import RunStatus, TrackingStore
-from tests.factories import points
 
 
 def test_experiment_names_are_unique(tracking: TrackingStore) -> None:
@@ -25,8 +25,9 @@ def test_experiment_names_are_unique(tracking: TrackingStore) -> None:
 def test_run_lifecycle(tracking: TrackingStore) -> None:
     exp = tracking.create_experiment("e")
     parent = tracking.create_run(exp.id, name="sweep")
-    run = tracking.create_run(exp.id, params={"lr": 0.01, "layers": [1, 2]},
-                              tags={"team": "nlp"}, parent_run_id=parent.id)
+    run = tracking.create_run(
+        exp.id, params={"lr": 0.01, "layers": [1, 2]}, tags={"team": "nlp"}, parent_run_id=parent.id
+    )
     assert run.status is RunStatus.RUNNING
     assert run.params == {"lr": "0.01", "layers": "[1, 2]"}
     assert run.tags == {"team": "nlp"}
@@ -53,8 +54,9 @@ def test_params_are_write_once(tracking: TrackingStore) -> None:
 def test_a_failed_batch_writes_nothing(tracking: TrackingStore) -> None:
     run = tracking.create_run(tracking.create_experiment("e").id, params={"lr": "0.01"})
     with pytest.raises(Conflict):
-        tracking.log_batch(run.id, metrics=points("loss", [1.0]), params={"lr": "0.2"},
-                           tags={"t": "v"})
+        tracking.log_batch(
+            run.id, metrics=points("loss", [1.0]), params={"lr": "0.2"}, tags={"t": "v"}
+        )
     stored = tracking.get_run(run.id)
     assert stored.metrics == {} and stored.tags == {}
 
@@ -107,8 +109,12 @@ def test_invalid_keys(tracking: TrackingStore, key: str) -> None:
 def _search_fixture(tracking: TrackingStore) -> tuple[str, dict[str, str]]:
     exp = tracking.create_experiment("search")
     ids = {}
-    for name, lr, loss, tag in [("a", "0.01", 0.4, "x"), ("b", "0.1", 0.6, "y"),
-                                ("c", "0.01", 0.2, "y"), ("d", "0.001", None, "x")]:
+    for name, lr, loss, tag in [
+        ("a", "0.01", 0.4, "x"),
+        ("b", "0.1", 0.6, "y"),
+        ("c", "0.01", 0.2, "y"),
+        ("d", "0.001", None, "x"),
+    ]:
         run = tracking.create_run(exp.id, name=name, params={"lr": lr}, tags={"t": tag})
         if loss is not None:
             tracking.log_metrics(run.id, points("loss", [loss + 1, loss]))
@@ -117,19 +123,22 @@ def _search_fixture(tracking: TrackingStore) -> tuple[str, dict[str, str]]:
     return exp.id, ids
 
 
-@pytest.mark.parametrize(("filter_", "expected"), [
-    ("metrics.loss < 0.5 and params.lr = '0.01'", {"a", "c"}),
-    ("metrics.loss >= 0.4", {"a", "b"}),
-    ("params.lr = '0.1' or tags.t = 'x'", {"a", "b", "d"}),
-    ("(params.lr = '0.01' or params.lr = '0.1') and metrics.loss > 0.3", {"a", "b"}),
-    ("params.lr in ('0.1', '0.001')", {"b", "d"}),
-    ("params.lr not in ('0.1', '0.001')", {"a", "c"}),
-    ("tags.t like 'y%'", {"b", "c"}),
-    ("status = 'FINISHED'", {"d"}),
-    ("name != 'a' and attributes.status = 'RUNNING'", {"b", "c"}),
-    ("metrics.`loss` = 0.2", {"c"}),
-    ("", {"a", "b", "c", "d"}),
-])
+@pytest.mark.parametrize(
+    ("filter_", "expected"),
+    [
+        ("metrics.loss < 0.5 and params.lr = '0.01'", {"a", "c"}),
+        ("metrics.loss >= 0.4", {"a", "b"}),
+        ("params.lr = '0.1' or tags.t = 'x'", {"a", "b", "d"}),
+        ("(params.lr = '0.01' or params.lr = '0.1') and metrics.loss > 0.3", {"a", "b"}),
+        ("params.lr in ('0.1', '0.001')", {"b", "d"}),
+        ("params.lr not in ('0.1', '0.001')", {"a", "c"}),
+        ("tags.t like 'y%'", {"b", "c"}),
+        ("status = 'FINISHED'", {"d"}),
+        ("name != 'a' and attributes.status = 'RUNNING'", {"b", "c"}),
+        ("metrics.`loss` = 0.2", {"c"}),
+        ("", {"a", "b", "c", "d"}),
+    ],
+)
 def test_search_filters(tracking: TrackingStore, filter_: str, expected: set[str]) -> None:
     exp_id, _ = _search_fixture(tracking)
     page = tracking.search_runs([exp_id], filter_)
@@ -146,22 +155,25 @@ def test_search_order_and_pages(tracking: TrackingStore) -> None:
     by_name = tracking.search_runs([exp_id], order_by=["name DESC"], max_results=3)
     assert [r.name for r in by_name.runs] == ["d", "c", "b"]
     assert by_name.next_page_token is not None and by_name.total == 4
-    rest = tracking.search_runs([exp_id], order_by=["name DESC"], max_results=3,
-                                page_token=by_name.next_page_token)
+    rest = tracking.search_runs(
+        [exp_id], order_by=["name DESC"], max_results=3, page_token=by_name.next_page_token
+    )
     assert [r.name for r in rest.runs] == ["a"] and rest.next_page_token is None
 
 
-@pytest.mark.parametrize(("filter_", "position"), [
-    ("metrics.loss <", 14),
-    ("metrics.loss < 'a'", 15),
-    ("params.lr = 0.01", 12),
-    ("metrics.loss < 0.5 and", 22),
-    ("bogus = 1", 0),
-    ("metrics.loss ~ 1", 13),
-    ("(metrics.loss < 1", 17),
-])
-def test_malformed_filters_say_where(tracking: TrackingStore, filter_: str,
-                                     position: int) -> None:
+@pytest.mark.parametrize(
+    ("filter_", "position"),
+    [
+        ("metrics.loss <", 14),
+        ("metrics.loss < 'a'", 15),
+        ("params.lr = 0.01", 12),
+        ("metrics.loss < 0.5 and", 22),
+        ("bogus = 1", 0),
+        ("metrics.loss ~ 1", 13),
+        ("(metrics.loss < 1", 17),
+    ],
+)
+def test_malformed_filters_say_where(tracking: TrackingStore, filter_: str, position: int) -> None:
     exp_id, _ = _search_fixture(tracking)
     with pytest.raises(InvalidFilter) as err:
         tracking.search_runs([exp_id], filter_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
@@ -10,6 +11,7 @@ from lmops.cli.output import emit, json_option
 from lmops.core.settings import Settings
 from lmops.fluent.backends import TrackingBackend, open_tracking
 from lmops.tracking.compare import compare_table
+from lmops.tracking.entities import Run
 
 
 def _backend() -> TrackingBackend:
@@ -59,17 +61,28 @@ def list_runs(
     page = backend.search_runs(
         [exp.id], filter=filter_, order_by=list(order_by), max_results=max_results
     )
-    metric_keys = sorted({k for r in page.runs for k in r.metrics})[:4]
-    columns = [
+    # The metrics the user sorts by come first, then the others, four at most.
+    wanted = [
+        k.split(None, 1)[0].removeprefix("metrics.").strip("`")
+        for k in order_by
+        if k.startswith("metrics.")
+    ]
+    present = {k for r in page.runs for k in r.metrics}
+    metric_keys = ([k for k in wanted if k in present] + sorted(present - set(wanted)))[:4]
+    columns: list[tuple[str, Callable[[Run], object]]] = [
         ("id", lambda r: r.id),
         ("name", lambda r: r.name),
         ("status", lambda r: r.status.value),
         ("started", lambda r: r.start_time),
     ]
-    columns += [(k, lambda r, k=k: r.metrics.get(k)) for k in metric_keys]
+    columns += [(k, _metric_getter(k)) for k in metric_keys]
     emit(page.runs, columns, as_json)
     if not as_json and page.next_page_token:
         click.echo(f"... {page.total - len(page.runs)} more; narrow the filter or raise -n")
+
+
+def _metric_getter(key: str) -> Callable[[Run], object]:
+    return lambda run: run.metrics.get(key)
 
 
 @runs.command("show")
@@ -115,14 +128,18 @@ def compare_runs(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> Non
     found = [backend.get_run(r) for r in run_ids]
     table = compare_table(found, show_all)
     if as_json:
-        click.echo(json.dumps({"runs": [r.id for r in found], "rows": table}, indent=2))
+        click.echo(
+            json.dumps(
+                {"runs": [r.id for r in found], "rows": [r.model_dump() for r in table]}, indent=2
+            )
+        )
         return
     names = [r.name for r in found]
-    width = max([len(row["key"]) for row in table] + [10])
+    width = max([len(row.key) for row in table] + [10])
     click.echo("".ljust(width) + "  " + "  ".join(n[:18].ljust(18) for n in names))
     for row in table:
         cells = [
             "-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
-            for v in row["values"]
+            for v in row.values
         ]
-        click.echo(row["key"].ljust(width) + "  " + "  ".join(c[:18].ljust(18) for c in cells))
+        click.echo(row.key.ljust(width) + "  " + "  ".join(c[:18].ljust(18) for c in cells))

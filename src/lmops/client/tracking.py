@@ -11,7 +11,15 @@ from typing import Any
 
 from lmops.client.transport import Transport
 from lmops.core.errors import InvalidInput, NotFound
-from lmops.tracking.entities import Experiment, Metric, Run, RunArtifact, RunPage, RunStatus
+from lmops.tracking.entities import (
+    Experiment,
+    Metric,
+    MetricRow,
+    Run,
+    RunArtifact,
+    RunPage,
+    RunStatus,
+)
 
 
 class TrackingClient:
@@ -107,6 +115,12 @@ class TrackingClient:
             ],
             "params": {k: _param_text(v) for k, v in (params or {}).items()},
             "tags": dict(tags or {}),
+        }
+        self.t.request("POST", f"/runs/{run_id}/log-batch", json=body)
+
+    def log_metric_rows(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        body = {
+            "metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in rows]
         }
         self.t.request("POST", f"/runs/{run_id}/log-batch", json=body)
 

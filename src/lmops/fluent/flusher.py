@@ -17,12 +17,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 
 from lmops.core.errors import LmopsError, NotFound, RemoteError
-from lmops.tracking.entities import Metric
+from lmops.tracking.entities import MetricRow
 
 log = logging.getLogger(__name__)
 
 Point = tuple[str, str, float, int, int]  # run_id, key, value, step, timestamp
-WriteBatch = Callable[[str, Sequence[Metric]], None]
+WriteBatch = Callable[[str, Sequence[MetricRow]], None]
 
 
 class MetricFlusher:
@@ -53,7 +53,8 @@ class MetricFlusher:
         self._queue.append(point)
         pending = len(self._queue)
         if pending >= self.batch_size:
-            self._wake.set()
+            if not self._wake.is_set():
+                self._wake.set()
             if pending >= self.max_pending:
                 self._drain(limit=self.batch_size)
 
@@ -109,13 +110,7 @@ class MetricFlusher:
         runs = list(by_run.items())
         for i, (run_id, points) in enumerate(runs):
             try:
-                self.write(
-                    run_id,
-                    [
-                        Metric.model_construct(key=k, value=v, step=s, timestamp=t)
-                        for _, k, v, s, t in points
-                    ],
-                )
+                self.write(run_id, [(k, v, s, t) for _, k, v, s, t in points])
             except NotFound as exc:
                 lost = exc  # the run is gone: these points cannot land anywhere
             except RemoteError:

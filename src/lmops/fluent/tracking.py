@@ -144,12 +144,12 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None 
 def _current_run_id(run_id: str | None) -> str:
     if run_id is not None:
         return run_id
-    with _lock:
-        if not _active:
-            raise InvalidInput(
-                "no active run: call lmops.start_run() first or pass run_id", field="run_id"
-            )
-        return _active[-1].id
+    try:
+        return _active[-1].id  # a list read is atomic; no lock on the per-point path
+    except IndexError:
+        raise InvalidInput(
+            "no active run: call lmops.start_run() first or pass run_id", field="run_id"
+        ) from None
 
 
 def _metric_flusher() -> MetricFlusher:
@@ -159,7 +159,7 @@ def _metric_flusher() -> MetricFlusher:
             if _flusher is None:
                 backend, s = backends.tracking_backend(), backends.settings()
                 _flusher = MetricFlusher(
-                    lambda run_id, points: backend.log_batch(run_id, metrics=points),
+                    backend.log_metric_rows,
                     batch_size=s.metric_batch_size,
                     interval=s.metric_flush_interval,
                 )

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from lmops.tracking.entities import Run
 
 
-def compare_table(found: list[Run], show_all: bool) -> list[dict[str, object]]:
-    """Rows of (param or metric key, value per run); equal params left out unless show_all."""
-    rows: list[dict[str, object]] = []
+class CompareRow(BaseModel):
+    """One param or metric across runs, in the order the runs were given."""
+
+    key: str
+    values: list[str | float | None]
+    differs: bool
+
+
+def compare_table(found: list[Run], show_all: bool = False) -> list[CompareRow]:
+    """Params that differ (all of them with show_all), then every metric's latest value."""
+    rows: list[CompareRow] = []
     for key in sorted({k for r in found for k in r.params}):
-        values = [r.params.get(key) for r in found]
-        if show_all or len(set(values)) > 1:
-            rows.append({"key": f"params.{key}", "values": values})
+        values: list[str | float | None] = [r.params.get(key) for r in found]
+        differs = len(set(values)) > 1
+        if show_all or differs:
+            rows.append(CompareRow(key=f"params.{key}", values=values, differs=differs))
     for key in sorted({k for r in found for k in r.metrics}):
-        rows.append({"key": f"metrics.{key}", "values": [r.metrics.get(key) for r in found]})
+        values = [r.metrics.get(key) for r in found]
+        rows.append(CompareRow(key=f"metrics.{key}", values=values, differs=len(set(values)) > 1))
     return rows

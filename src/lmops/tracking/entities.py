@@ -37,6 +37,10 @@ def _valid_key(key: str) -> str:
 MetricKey = Annotated[str, AfterValidator(_valid_key)]
 
 
+# (key, value, step, timestamp in ms): how batches of points travel inside the SDK.
+MetricRow = tuple[str, float, int, int]
+
+
 class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"

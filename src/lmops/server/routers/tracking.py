@@ -17,7 +17,6 @@ from lmops.server.deps import ArtifactsDep, TrackingDep
 from lmops.tracking.entities import (
     Experiment,
     Metric,
-    MetricKey,
     Run,
     RunArtifact,
     RunPage,
@@ -57,8 +56,7 @@ class RunEnd(_Body):
 class MetricIn(Metric):
     model_config = ConfigDict(extra="forbid")
 
-    key: MetricKey
-    timestamp: int | None = None  # type: ignore[assignment]
+    timestamp: int = Field(default_factory=now_ms)
 
 
 class LogBatch(_Body):
@@ -140,17 +138,7 @@ def end_run(run_id: str, body: RunEnd, store: TrackingDep) -> Run:
 
 @router.post("/runs/{run_id}/log-batch", status_code=204)
 def log_batch(run_id: str, body: LogBatch, store: TrackingDep) -> None:
-    now = now_ms()
-    points = [
-        Metric.model_construct(
-            key=m.key,
-            value=m.value,
-            step=m.step,
-            timestamp=now if m.timestamp is None else m.timestamp,
-        )
-        for m in body.metrics
-    ]
-    store.log_batch(run_id, points, body.params, body.tags)
+    store.log_batch(run_id, body.metrics, body.params, body.tags)
 
 
 @router.get("/runs/{run_id}/metrics/history")

@@ -42,9 +42,7 @@ def templates() -> Jinja2Templates:
     env.filters.update(
         when=format_time, duration=format_duration, num=format_number, urlpath=url_path
     )
-    env.globals.update(
-        stages=STAGES, version=__version__, asset=asset_url, plotly_url=plotly_url()
-    )
+    env.globals.update(stages=STAGES, version=__version__, asset=asset_url, plotly_url=plotly_url())
     return Jinja2Templates(env=env)
 
 
@@ -60,7 +58,10 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     titles = {400: "Bad request", 404: "Not found", 409: "Conflict"}
     title = titles.get(status_code, "Error")
     return render(
-        request, "error.html", {"title": title, "message": message, "status": status_code}, status_code
+        request,
+        "error.html",
+        {"title": title, "message": message, "status": status_code},
+        status_code,
     )
 
 

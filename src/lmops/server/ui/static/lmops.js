@@ -65,13 +65,13 @@ async function drawChart(el) {
     }));
     el.textContent = "";
     window.Plotly.newPlot(el, traces, {
-      title: { text: key, font: { size: 14 }, x: 0.02, xanchor: "left" },
-      margin: { l: 56, r: 16, t: 40, b: 40 },
+      title: { text: key, font: { size: 14 }, x: 0.02, xanchor: "left", y: 0.98, yanchor: "top" },
+      margin: { l: 56, r: 16, t: series.length > 1 ? 64 : 40, b: 44 },
       height: 300,
       xaxis: { title: { text: "step" }, zeroline: false },
       yaxis: { zeroline: false, automargin: true },
       showlegend: series.length > 1,
-      legend: { orientation: "h", y: -0.25 },
+      legend: { orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom" },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       font: { family: "system-ui, sans-serif", size: 12, color: "#1f2937" },
