@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lmops.core.errors import InvalidInput, MissingExtra, NotFound
+from lmops.core.settings import Settings
 
 CHUNK = 1 << 20
 _DIGEST_CHARS = frozenset("0123456789abcdef")
@@ -186,6 +187,17 @@ def _check_relpath(rel: str) -> None:
 
 
 @functools.cache
-def open_artifact_store(root: str) -> ArtifactStore:
-    """Return the artifact store for `root`, created once per process."""
-    return ArtifactStore(root)
+def _open(root: str, endpoint_url: str) -> ArtifactStore:
+    options: dict[str, Any] = (
+        {"client_kwargs": {"endpoint_url": endpoint_url}} if endpoint_url else {}
+    )
+    return ArtifactStore(root, **options)
+
+
+def open_artifact_store(settings: Settings) -> ArtifactStore:
+    """Return the artifact store the settings name, created once per process.
+
+    S3 credentials come from the usual AWS variables or files; `LMOPS_ARTIFACTS_ENDPOINT_URL`
+    points at an S3-compatible server (MinIO, Ceph, R2...).
+    """
+    return _open(settings.artifacts_uri, settings.artifacts_endpoint_url)

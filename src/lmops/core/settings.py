@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".lmops")
     uri: str = Field(default="", description="Store or server URI; default sqlite in home")
     artifacts_uri: str = Field(default="", description="Local dir or s3://bucket/prefix")
+    artifacts_endpoint_url: str = Field(default="", description="S3-compatible endpoint")
     auth: bool = False
     metric_batch_size: int = Field(default=5000, ge=1)
     metric_flush_interval: float = Field(default=0.5, gt=0)

@@ -99,4 +99,4 @@ def open_tracking(s: Settings) -> TrackingBackend:
     from lmops.store import open_engine
     from lmops.tracking.store import TrackingStore
 
-    return TrackingStore(open_engine(s.uri), open_artifact_store(s.artifacts_uri))
+    return TrackingStore(open_engine(s.uri), open_artifact_store(s))

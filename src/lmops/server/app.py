@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from lmops._version import __version__
-from lmops.artifacts import ArtifactStore
+from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.server.deps import Services
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             field="uri",
         )
     engine = open_engine(settings.uri)
-    artifacts = ArtifactStore(settings.artifacts_uri)
+    artifacts = open_artifact_store(settings)
     app = FastAPI(
         title="lmops",
         version=__version__,

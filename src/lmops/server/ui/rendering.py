@@ -40,7 +40,11 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=format_time, duration=format_duration, num=format_number, urlpath=url_path
+        when=format_time,
+        duration=format_duration,
+        num=format_number,
+        thousands="{:,}".format,
+        urlpath=url_path,
     )
     env.globals.update(stages=STAGES, version=__version__, asset=asset_url, plotly_url=plotly_url())
     return Jinja2Templates(env=env)
