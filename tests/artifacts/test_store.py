@@ -32,10 +32,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     if request.param == "local":
         return ArtifactStore(str(tmp_path / "artifacts"))
     endpoint = request.getfixturevalue("s3_endpoint")
-    options = {"key": "test", "secret": "test", "client_kwargs": {"endpoint_url": endpoint,
-                                                                  "region_name": "eu-west-1"}}
-    store = ArtifactStore(f"s3://lmops-{tmp_path.name.lower().replace('_', '-')[:40]}/art",
-                          **options)
+    options = {
+        "key": "test",
+        "secret": "test",
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "eu-west-1"},
+    }
+    store = ArtifactStore(
+        f"s3://lmops-{tmp_path.name.lower().replace('_', '-')[:40]}/art", **options
+    )
     store.fs.mkdir(store.root.split("/")[2])
     return store
 
@@ -90,17 +94,20 @@ def test_a_large_file_streams_through_bounded_memory(tmp_path: Path) -> None:
     assert peak < 8 * 1024 * 1024, f"peak {peak} bytes: the file was read whole"
 
 
-def test_settings_select_an_s3_compatible_endpoint(s3_endpoint: str,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
+def test_settings_select_an_s3_compatible_endpoint(
+    s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from lmops.artifacts import open_artifact_store
     from lmops.core.settings import Settings
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    settings = Settings(home=tmp_path, artifacts_uri="s3://lmops-settings/artifacts",
-                        artifacts_endpoint_url=s3_endpoint)
+    settings = Settings(
+        home=tmp_path,
+        artifacts_uri="s3://lmops-settings/artifacts",
+        artifacts_endpoint_url=s3_endpoint,
+    )
     store = open_artifact_store(settings)
     store.fs.mkdir("lmops-settings", region_name="eu-west-1")
     blob = store.put_bytes(b"hello")

@@ -102,6 +102,46 @@ def test_invalid_metrics_are_400_naming_the_field(
     assert client.get(f"/api/v1/runs/{run_id}").json()["metrics"] == {}
 
 
+@pytest.mark.parametrize(
+    ("columns", "field"),
+    [
+        (
+            {"key": ["loss"], "value": ["x"], "step": [0], "timestamp": [0]},
+            "metric_columns.value.0",
+        ),
+        (
+            {"key": ["loss"], "value": [True], "step": [0], "timestamp": [0]},
+            "metric_columns.value.0",
+        ),
+        (
+            {"key": ["loss"], "value": [1.0], "step": [0.5], "timestamp": [0]},
+            "metric_columns.step.0",
+        ),
+        ({"key": ["a$"], "value": [1.0], "step": [0], "timestamp": [0]}, "metric_columns"),
+        ({"key": ["loss"], "value": [1.0, 2.0], "step": [0], "timestamp": [0]}, "metric_columns"),
+    ],
+)
+def test_invalid_metric_columns_are_400(
+    client: TestClient, run_id: str, columns: dict[str, object], field: str
+) -> None:
+    response = client.post(f"/api/v1/runs/{run_id}/log-batch", json={"metric_columns": columns})
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert client.get(f"/api/v1/runs/{run_id}").json()["metrics"] == {}
+
+
+def test_metric_columns_are_written(client: TestClient, run_id: str) -> None:
+    columns = {
+        "key": ["loss", "loss", "acc"],
+        "value": [0.5, 0.25, 1],
+        "step": [0, 1, 1],
+        "timestamp": [10, 11, 11],
+    }
+    response = client.post(f"/api/v1/runs/{run_id}/log-batch", json={"metric_columns": columns})
+    assert response.status_code == 204
+    assert client.get(f"/api/v1/runs/{run_id}").json()["metrics"] == {"loss": 0.25, "acc": 1.0}
+
+
 def test_malformed_filter_is_400_saying_where(client: TestClient, run_id: str) -> None:
     exp_id = client.get(f"/api/v1/runs/{run_id}").json()["experiment_id"]
     response = client.post(

@@ -14,10 +14,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
+from lmops.core.errors import Unauthorized
 from lmops.core.settings import Settings
 from lmops.server import create_app
 from lmops.server.auth import authorize
+from lmops.server.ui import pages
 from lmops.server.ui.nav import STAGES
 from lmops.server.ui.runs_table import PAGE_SIZE
 from lmops.tracking.entities import Experiment, Metric, Run
@@ -54,7 +57,9 @@ def sweep(store: TrackingStore) -> tuple[Experiment, list[Run]]:
         run = store.create_run(
             exp.id, name, params={"lr": lr}, tags={"team": "nlp"}, start_time=T0 + timedelta(i)
         )
-        points = [Metric(key="loss", value=loss + 1 - s / 10, step=s, timestamp=s) for s in range(11)]
+        points = [
+            Metric(key="loss", value=loss + 1 - s / 10, step=s, timestamp=s) for s in range(11)
+        ]
         store.log_batch(run.id, points)
         runs.append(store.end_run(run.id, end_time=T0 + timedelta(i, seconds=90)))
     return exp, runs
@@ -150,7 +155,7 @@ def test_filter(client: TestClient, sweep: tuple[Experiment, list[Run]]) -> None
     )
     assert response.status_code == 200
     assert names(response.text) == ["a-run", "c-run"]
-    assert "Runs 1–2 of 2" in response.text
+    assert "Runs 1\u20132 of 2" in response.text
 
 
 @pytest.mark.parametrize(
@@ -171,7 +176,7 @@ def test_bad_query_is_400_with_the_message(
     response = client.get(f"/experiments/{exp.id}", params=query)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
-    assert html.escape(message) in response.text
+    assert escape(message) in response.text
     assert "<nav" in response.text  # the whole layout, not a bare message
 
 
@@ -192,7 +197,7 @@ def test_pagination_walks_every_run_once(client: TestClient, store: TrackingStor
         url = f"/experiments/{exp.id}" + html.unescape(found.group(1))
     assert [len(s) for s in seen] == [PAGE_SIZE, PAGE_SIZE, 7]
     assert [n for s in seen for n in s] == [f"run-{i:03d}" for i in range(2 * PAGE_SIZE + 7)]
-    assert "Runs 101–107 of 107" in page
+    assert "Runs 101\u2013107 of 107" in page
     prev = re.search(r'rel="prev" href="([^"]+)"', page)
     assert prev is not None
     back = client.get(f"/experiments/{exp.id}" + html.unescape(prev.group(1))).text
@@ -217,8 +222,10 @@ def test_run_page(client: TestClient, store: TrackingStore, tmp_path: Path) -> N
     )
     store.log_batch(
         run.id,
-        [Metric(key="loss", value=0.5, step=1, timestamp=1)]
-        + [Metric(key="val/acc", value=math.nan, step=1, timestamp=1)],
+        [
+            Metric(key="loss", value=0.5, step=1, timestamp=1),
+            Metric(key="val/acc", value=math.nan, step=1, timestamp=1),
+        ],
     )
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "ckpt").mkdir()
@@ -265,23 +272,26 @@ def test_compare_needs_two_runs(client: TestClient, sweep: tuple[Experiment, lis
     assert "select between 2 and" in response.text
 
 
-@pytest.mark.parametrize(
-    "url", ["/experiments/nope", "/runs/nope", "/compare?runs=nope,other"]
-)
+@pytest.mark.parametrize("url", ["/experiments/nope", "/runs/nope", "/compare?runs=nope,other"])
 def test_unknown_ids_are_html_404(client: TestClient, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
-    assert html.escape("'nope'") in response.text
+    assert escape("'nope'") in response.text
 
 
 def test_names_are_escaped(client: TestClient, store: TrackingStore) -> None:
     exp = store.create_experiment("<b>exp</b>")
     a = store.create_run(exp.id, "<script>alert(1)</script>", params={"p": '"><img src=x>'})
-    b = store.create_run(exp.id, "it's \"quoted\"", params={"p": "2"})
+    b = store.create_run(exp.id, 'it\'s "quoted"', params={"p": "2"})
     store.log_batch(a.id, [Metric(key="loss", value=1.0, step=0, timestamp=0)])
     store.log_batch(b.id, [Metric(key="loss", value=2.0, step=0, timestamp=0)])
-    for url in ("/experiments", f"/experiments/{exp.id}", f"/runs/{a.id}", f"/compare?runs={a.id},{b.id}"):
+    for url in (
+        "/experiments",
+        f"/experiments/{exp.id}",
+        f"/runs/{a.id}",
+        f"/compare?runs={a.id},{b.id}",
+    ):
         page = client.get(url).text
         assert "<script>alert" not in page and "<b>exp" not in page and "<img src=x>" not in page
     page = client.get(f"/compare?runs={a.id},{b.id}").text
@@ -289,7 +299,7 @@ def test_names_are_escaped(client: TestClient, store: TrackingStore) -> None:
     assert series is not None
     assert [s["name"] for s in json.loads(html.unescape(series.group(1)))] == [
         "<script>alert(1)</script>",
-        "it's \"quoted\"",
+        'it\'s "quoted"',
     ]
 
 
@@ -309,13 +319,25 @@ def test_static_files(client: TestClient) -> None:
 
 
 def test_every_ui_route_takes_authorize(app: FastAPI) -> None:
-    routes = [
-        r
-        for r in app.routes
-        if isinstance(r, APIRoute) and r.endpoint.__module__.startswith("lmops.server.ui")
-    ]
+    routes = [r for router in pages.ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     paths = {r.path for r in routes}
-    assert {"/", "/experiments", "/experiments/{experiment_id}", "/runs/{run_id}", "/compare"} <= paths
+    assert {
+        "/",
+        "/experiments",
+        "/experiments/{experiment_id}",
+        "/runs/{run_id}",
+        "/compare",
+    } <= paths
     assert {"/static/plotly.min.js", "/datasets", "/monitoring"} <= paths
     for route in routes:
         assert authorize in [d.call for d in route.dependant.dependencies], route.path
+
+    # and the app really calls it: a caller it refuses gets nothing from any UI page
+    def refuse() -> None:
+        raise Unauthorized("no key")
+
+    app.dependency_overrides[authorize] = refuse
+    with TestClient(app) as c:
+        for path in paths:
+            url = re.sub(r"\{\w+\}", "x", path)
+            assert c.get(url, follow_redirects=False).status_code == 401, url

@@ -14,6 +14,7 @@ from lmops.core.errors import InvalidInput, NotFound
 from lmops.tracking.entities import (
     Experiment,
     Metric,
+    MetricColumns,
     MetricRow,
     Run,
     RunArtifact,
@@ -119,9 +120,7 @@ class TrackingClient:
         self.t.request("POST", f"/runs/{run_id}/log-batch", json=body)
 
     def log_metric_rows(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        body = {
-            "metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in rows]
-        }
+        body = {"metric_columns": MetricColumns.from_rows(rows)}
         self.t.request("POST", f"/runs/{run_id}/log-batch", json=body)
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:

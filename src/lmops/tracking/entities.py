@@ -6,9 +6,18 @@ import math
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from lmops.core.errors import InvalidInput
 
@@ -73,6 +82,40 @@ class Metric(BaseModel):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"metric value must be a number, got {type(v).__name__}")
         return v
+
+
+class MetricColumns(BaseModel):
+    """Many points in the compact wire form the SDK sends: one list per field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: list[str]
+    value: list[Annotated[float, Strict()]]
+    step: list[Annotated[int, Strict()]]
+    timestamp: list[Annotated[int, Strict()]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricColumns:
+        n = len(self.key)
+        if not len(self.value) == len(self.step) == len(self.timestamp) == n:
+            raise ValueError("key, value, step and timestamp must be lists of the same length")
+        for key in set(self.key):
+            _valid_key(key)
+        return self
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[MetricRow]) -> dict[str, list[Any]]:
+        """The JSON body for `rows` (built without validating: the SDK checked each point)."""
+        keys, values, steps, stamps = zip(*rows, strict=True) if rows else ((), (), (), ())
+        return {
+            "key": list(keys),
+            "value": list(values),
+            "step": list(steps),
+            "timestamp": list(stamps),
+        }
+
+    def rows(self) -> list[MetricRow]:
+        return list(zip(self.key, self.value, self.step, self.timestamp, strict=True))
 
 
 class Run(BaseModel):

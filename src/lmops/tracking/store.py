@@ -249,10 +249,16 @@ class TrackingStore:
         rows = [(m.key, m.value, m.step, m.timestamp) for m in metrics]
         self._log(run_id, rows, _stringify(params), _check_tags(tags))
 
-    def log_metric_rows(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Write (key, value, step, timestamp) tuples the caller already validated: the
-        SDK's queue hands batches over this way, with no object per point."""
-        self._log(run_id, rows, {}, {})
+    def log_metric_rows(
+        self,
+        run_id: str,
+        rows: Sequence[MetricRow],
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Like log_batch, for (key, value, step, timestamp) tuples already validated: the
+        SDK's queue and the server hand batches over this way, with no object per point."""
+        self._log(run_id, rows, _stringify(params), _check_tags(tags))
 
     def _log(
         self,

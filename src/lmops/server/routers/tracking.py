@@ -17,6 +17,7 @@ from lmops.server.deps import ArtifactsDep, TrackingDep
 from lmops.tracking.entities import (
     Experiment,
     Metric,
+    MetricColumns,
     Run,
     RunArtifact,
     RunPage,
@@ -61,6 +62,7 @@ class MetricIn(Metric):
 
 class LogBatch(_Body):
     metrics: list[MetricIn] = Field(default_factory=list)
+    metric_columns: MetricColumns | None = None
     params: dict[str, ParamValue] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -138,7 +140,10 @@ def end_run(run_id: str, body: RunEnd, store: TrackingDep) -> Run:
 
 @router.post("/runs/{run_id}/log-batch", status_code=204)
 def log_batch(run_id: str, body: LogBatch, store: TrackingDep) -> None:
-    store.log_batch(run_id, body.metrics, body.params, body.tags)
+    rows = [(m.key, m.value, m.step, m.timestamp) for m in body.metrics]
+    if body.metric_columns is not None:
+        rows += body.metric_columns.rows()
+    store.log_metric_rows(run_id, rows, body.params, body.tags)
 
 
 @router.get("/runs/{run_id}/metrics/history")
