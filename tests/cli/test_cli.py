@@ -100,3 +100,20 @@ def test_bad_filter_is_one_line(store: TrackingStore) -> None:
     assert out.strip() == (
         "Error: expected a number or a quoted string, found end of filter (at position 14)"
     )
+
+
+def test_cli_talks_to_a_server(live_server: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmops.client import TrackingClient, Transport
+
+    url = live_server.url  # type: ignore[attr-defined]
+    client = TrackingClient(Transport(url))
+    exp = client.create_experiment("cli-remote")
+    run = client.create_run(exp.id, name="remote-run", params={"lr": "0.5"})
+    client.close()
+    monkeypatch.setenv("LMOPS_URI", url)
+    code, out = run_cli("runs", "list", "-e", "cli-remote", "--json")
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == [run.id]
+    code, out = run_cli("runs", "show", "0" * 32)
+    assert code == 1
+    assert out.strip() == f"Error: no run with id '{'0' * 32}'"

@@ -156,3 +156,27 @@ def test_system_metrics_are_logged(sdk: str) -> None:
     metrics = lmops.get_run(run.id).metrics
     assert "system/cpu_percent" in metrics
     assert metrics["system/memory_used_mb"] > 0
+
+
+EXITING_SCRIPT = """
+import lmops
+run = lmops.start_run(experiment="exit")
+for step in range(5000):
+    lmops.log_metric("loss", float(step), step=step)
+print(run.id)
+"""
+
+
+def test_process_exit_makes_points_durable(sdk: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from lmops.fluent.backends import settings
+
+    env = {**os.environ, "LMOPS_HOME": str(tmp_path / "home"), "LMOPS_URI": settings().uri}
+    out = subprocess.run([sys.executable, "-c", EXITING_SCRIPT], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    run = lmops.get_run(out)
+    assert run.status.value == "FINISHED"
+    assert len(lmops.get_metric_history(run.id, "loss")) == 5000

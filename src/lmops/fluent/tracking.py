@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -305,6 +306,16 @@ def _as_step(step: Any) -> int:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"step must be an integer, got {step!r}", field="step") from exc
     return step
+
+
+@atexit.register
+def _end_active_runs() -> None:
+    """At interpreter exit, flush and end runs left open, as MLflow does (FINISHED)."""
+    while _active:
+        try:
+            end_run(run_id=_active[-1].id)
+        except Exception:  # the process is ending; do not mask its own exit status
+            _active.pop()
 
 
 def reset() -> None:
