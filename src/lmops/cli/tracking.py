@@ -15,7 +15,10 @@ from lmops.tracking.entities import Run
 
 
 def _backend() -> TrackingBackend:
-    return open_tracking(Settings())
+    """The store or server LMOPS_URI names, closed when the command ends."""
+    backend = open_tracking(Settings())
+    click.get_current_context().call_on_close(backend.close)
+    return backend
 
 
 @click.group()
