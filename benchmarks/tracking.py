@@ -104,6 +104,7 @@ class Report:
     remote_error: str | None = None
     mlflow: dict[str, Any] | None = None
     mlflow_skipped: str | None = None
+    load: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 # -- lmops: import and store open, in fresh interpreters ---------------------------------------
@@ -396,6 +397,8 @@ def _mlflow_rate(r: Report, part: str) -> float | None:
 
 def _print_startup(r: Report) -> None:
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPUs, {sys.platform}")
+    loads = " -> ".join(f"{a:.2f}" for a, _, _ in r.load)
+    print(f"load average (1 min) at the start, after lmops, at the end: {loads}")
     print("-- import and store open (medians over fresh interpreters)")
     print(f"  import lmops, the statement:              {r.import_stmt_s:.3f} s")
     print(f"  import lmops, wall over `python -c pass`: {r.import_wall_s:.3f} s")
@@ -502,9 +505,13 @@ def main(argv: list[str] | None = None) -> None:
             ("lmops remote", lambda: run_remote(report, tmp)),
             ("MLflow", lambda: run_mlflow(report, args.mlflow_python, tmp)),
         ]
+        report.load.append(os.getloadavg())
         for label, step in steps:
             print(f"measuring {label} ...", flush=True)
             step()
+            if label == "lmops remote":
+                report.load.append(os.getloadavg())
+        report.load.append(os.getloadavg())
     print_report(report)
 
 

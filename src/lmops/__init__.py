@@ -39,9 +39,9 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__",
     "ActiveRun",
     "Settings",
+    "__version__",
     "active_run",
     "configure",
     "end_run",

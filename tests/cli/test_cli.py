@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.factories import points
 
 from lmops._version import __version__
 from lmops.artifacts import ArtifactStore
 from lmops.cli.main import cli
 from lmops.store import open_engine
 from lmops.tracking import TrackingStore
+from tests.factories import points
 
 
 @pytest.fixture

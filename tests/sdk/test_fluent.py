@@ -175,8 +175,9 @@ def test_process_exit_makes_points_durable(sdk: str, tmp_path: Path) -> None:
     from lmops.fluent.backends import settings
 
     env = {**os.environ, "LMOPS_HOME": str(tmp_path / "home"), "LMOPS_URI": settings().uri}
-    out = subprocess.run([sys.executable, "-c", EXITING_SCRIPT], env=env, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", EXITING_SCRIPT], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     run = lmops.get_run(out)
     assert run.status.value == "FINISHED"
     assert len(lmops.get_metric_history(run.id, "loss")) == 5000

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from lmops.core.errors import Unauthorized
 from lmops.core.settings import Settings
 from lmops.server import create_app
 from lmops.server.auth import authorize
@@ -204,10 +205,28 @@ def test_blob_upload_and_artifact_download(client: TestClient, run_id: str) -> N
     assert client.get(f"/api/v1/runs/{run_id}/artifacts/model/weights.bin").content == payload
 
 
-def test_every_route_takes_the_auth_dependency(client: TestClient) -> None:
-    open_routes = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-    for route in client.app.routes:  # type: ignore[attr-defined]
-        if not isinstance(route, APIRoute) or route.path in open_routes:
-            continue
-        calls = {d.call for d in route.dependant.dependencies}
-        assert authorize in calls, f"{route.path} lacks the auth dependency"
+def test_every_route_calls_the_auth_dependency(client: TestClient) -> None:
+    """A caller that `authorize` refuses gets nothing from any route but /health and docs."""
+    app = client.app
+    open_paths = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+    def refuse() -> None:
+        raise Unauthorized("no key")
+
+    routes = [
+        (path, method.upper())
+        for path, ops in app.openapi()["paths"].items()  # type: ignore[attr-defined]
+        for method in ops
+    ]
+    routes.append(("/metrics", "GET"))  # left out of the schema on purpose
+    assert ("/api/v1/runs/{run_id}/log-batch", "POST") in routes
+    app.dependency_overrides[authorize] = refuse  # type: ignore[attr-defined]
+    try:
+        for path, method in routes:
+            if path in open_paths:
+                continue
+            response = client.request(method, re.sub(r"\{\w+(:path)?\}", "x", path))
+            assert response.status_code == 401, (method, path, response.status_code)
+        assert client.get("/health").status_code == 200
+    finally:
+        app.dependency_overrides.clear()  # type: ignore[attr-defined]

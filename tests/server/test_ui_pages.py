@@ -166,7 +166,8 @@ def test_filter(client: TestClient, sweep: tuple[Experiment, list[Run]]) -> None
         ({"filter": "nonsense = 1"}, "unknown field 'nonsense'"),
         ({"sort": "weird"}, "cannot sort by 'weird'"),
         ({"sort": "name", "order": "sideways"}, "order must be asc or desc"),
-        ({"tokens": "not-a-token"}, "invalid page_token"),
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
     ],
 )
 def test_bad_query_is_400_with_the_message(

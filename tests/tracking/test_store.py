@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 import pytest
-from tests.factories import points
 
 from lmops.core.errors import Conflict, InvalidFilter, InvalidInput, NotFound
 from lmops.tracking import RunStatus, TrackingStore
+from tests.factories import points
 
 
 def test_experiment_names_are_unique(tracking: TrackingStore) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import (

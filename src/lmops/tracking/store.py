@@ -212,7 +212,7 @@ class TrackingStore:
         return RunPage(
             runs=page,
             total=total,
-            next_page_token=_encode_token(offset + len(page)) if more else None,
+            next_page_token=page_token_at(offset + len(page)) if more else None,
         )
 
     def _load_runs(self, conn: Connection, query: Select[Any]) -> list[Run]:
@@ -354,18 +354,21 @@ class TrackingStore:
         check_key(key, "key")
         self.get_run(run_id)
         query = (
-            select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+            select(metrics.c.value, metrics.c.step, metrics.c.timestamp)
             .where(metrics.c.run_id == run_id, metrics.c.key == key)
             .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
         )
         with self.engine.connect() as conn:
-            points = [
-                Metric.model_construct(key=k, value=metric_value(v), step=s, timestamp=t)
-                for k, v, s, t in conn.execute(query)
-            ]
-        if not points and key not in self.get_run(run_id).metrics:
+            rows = conn.execute(query).all()
+        if not rows and key not in self.get_run(run_id).metrics:
             raise NotFound(f"run {run_id} has no metric {key!r}")
-        return downsample(points, max_points) if max_points else points
+        # Thin plain rows first: one object per kept point, not per stored point.
+        values = [metric_value(r[0]) for r in rows]
+        kept = downsample(values, max_points) if max_points else range(len(rows))
+        return [
+            Metric.model_construct(key=key, value=values[i], step=rows[i][1], timestamp=rows[i][2])
+            for i in kept
+        ]
 
     # -- artifacts -----------------------------------------------------------------------
 
@@ -515,7 +518,8 @@ def _order(query: Select[Any], key: search.OrderKey) -> Select[Any]:
     return query.order_by(column.is_(None), column.desc() if key.descending else column.asc())
 
 
-def _encode_token(offset: int) -> str:
+def page_token_at(offset: int) -> str:
+    """The page token of the page that starts `offset` runs in (to jump to page N)."""
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 

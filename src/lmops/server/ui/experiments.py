@@ -14,8 +14,7 @@ from lmops.server.ui.runs_table import RunsQuery, build_table
 router = APIRouter(dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"])
 
 Text = Annotated[str, Query(max_length=4000)]
-# One page token per page walked, so that "previous" works without decoding tokens.
-Trail = Annotated[str, Query(max_length=20_000)]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
 
 
 @router.get("/experiments", include_in_schema=False)
@@ -35,10 +34,10 @@ def experiment_page(
     filter: Text = "",
     sort: Text = "",
     order: Text = "",
-    tokens: Trail = "",
+    page: Page = 1,
 ) -> Response:
     experiment = store.get_experiment(experiment_id)
-    table = build_table(store, experiment_id, RunsQuery.parse(filter, sort, order, tokens))
+    table = build_table(store, experiment_id, RunsQuery.parse(filter, sort, order, page))
     return render(
         request,
         "experiment.html",

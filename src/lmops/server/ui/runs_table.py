@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from lmops.core.errors import InvalidInput
 from lmops.tracking.entities import Run, check_key
-from lmops.tracking.store import TrackingStore
+from lmops.tracking.store import TrackingStore, page_token_at
 
 PAGE_SIZE = 50
 MAX_KEY_COLUMNS = 12  # per kind: a wide table of 200 params helps nobody
@@ -54,45 +54,40 @@ def order_clause(sort: str, descending: bool) -> str:
 
 @dataclass(frozen=True)
 class RunsQuery:
-    """What the URL of an experiment page asks for; `tokens` are the pages walked so far."""
+    """What the URL of an experiment page asks for (pages count from 1)."""
 
     filter: str = ""
     sort: str = ""
     descending: bool = False
-    tokens: tuple[str, ...] = ()
+    page: int = 1
 
     @classmethod
-    def parse(cls, filter: str, sort: str, order: str, tokens: str) -> RunsQuery:
+    def parse(cls, filter: str, sort: str, order: str, page: int) -> RunsQuery:
         if order not in ("", "asc", "desc"):
             raise InvalidInput(f"order must be asc or desc, not {order!r}", field="order")
-        return cls(
-            filter=filter.strip(),
-            sort=sort.strip(),
-            descending=order == "desc",
-            tokens=tuple(t for t in tokens.split(",") if t),
-        )
+        return cls(filter=filter.strip(), sort=sort.strip(), descending=order == "desc", page=page)
 
     def order_by(self) -> list[str]:
         return [order_clause(self.sort, self.descending)] if self.sort else []
 
     @property
     def page_token(self) -> str | None:
-        return self.tokens[-1] if self.tokens else None
+        return page_token_at(self.offset) if self.page > 1 else None
 
     @property
     def offset(self) -> int:
-        return len(self.tokens) * PAGE_SIZE
+        return (self.page - 1) * PAGE_SIZE
 
     def link(self, **changes: object) -> str:
         """Query string of this view with `changes`; any change but paging goes to page 1."""
-        if "tokens" not in changes:
-            changes["tokens"] = ()
+        if "page" not in changes:
+            changes["page"] = 1
         q = replace(self, **changes)  # type: ignore[arg-type]
         args = {
             "filter": q.filter,
             "sort": q.sort,
             "order": "desc" if q.descending and q.sort else "",
-            "tokens": ",".join(q.tokens),
+            "page": str(q.page) if q.page > 1 else "",
         }
         return "?" + urlencode({k: v for k, v in args.items() if v})
 
@@ -143,12 +138,8 @@ def build_table(store: TrackingStore, experiment_id: str, query: RunsQuery) -> R
         total=page.total,
         columns=[*ATTRIBUTE_COLUMNS, *columns],
         hidden_columns=hidden,
-        next_link=(
-            query.link(tokens=(*query.tokens, page.next_page_token))
-            if page.next_page_token
-            else None
-        ),
-        prev_link=query.link(tokens=query.tokens[:-1]) if query.tokens else None,
+        next_link=query.link(page=query.page + 1) if page.next_page_token else None,
+        prev_link=query.link(page=query.page - 1) if query.page > 1 else None,
     )
 
 
