@@ -342,3 +342,17 @@ def test_every_ui_route_takes_authorize(app: FastAPI) -> None:
         for path in paths:
             url = re.sub(r"\{\w+\}", "x", path)
             assert c.get(url, follow_redirects=False).status_code == 401, url
+
+
+def test_plotly_is_served_compressed_when_asked(client: TestClient) -> None:
+    from lmops.server.ui.assets import plotly_js
+
+    raw = plotly_js().read_bytes()
+    zipped = client.get("/static/plotly.min.js", headers={"accept-encoding": "gzip"})
+    assert zipped.status_code == 200
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == raw  # the client undid the encoding
+    assert int(zipped.headers["content-length"]) < len(raw) / 2
+    plain = client.get("/static/plotly.min.js", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == raw
