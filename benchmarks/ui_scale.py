@@ -138,12 +138,12 @@ def main() -> None:
                             break
                     except httpx.HTTPError:
                         time.sleep(0.1)
-                last_page = (args.runs + 1) // 50
+                last_page = (args.runs + 1 + 49) // 50  # the long run makes runs + 1
                 cases = [
                     ("runs table, page 1", f"/experiments/{exp_id}"),
                     (
                         "runs table, sorted by metrics.loss",
-                        f"/experiments/{exp_id}?order_by=metrics.loss+DESC",
+                        f"/experiments/{exp_id}?sort=metrics.loss&order=desc",
                     ),
                     (
                         "runs table, filtered",

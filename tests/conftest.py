@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from lmops.artifacts import ArtifactStore
 from lmops.core.ids import new_id
-from lmops.store import open_engine
+from lmops.store import close_engine, open_engine
 from lmops.tracking.store import TrackingStore
 
 PG_URL = os.environ.get("LMOPS_TEST_DATABASE_URL", "")
@@ -24,7 +24,7 @@ PG_URL = os.environ.get("LMOPS_TEST_DATABASE_URL", "")
 REQUIRE_PG = os.environ.get("LMOPS_REQUIRE_POSTGRES") == "1"
 
 
-def _postgres_schema_url() -> str:
+def _postgres_schema() -> str:
     """A fresh schema on the test server, so each test starts from an empty store."""
     if not PG_URL:
         if REQUIRE_PG:
@@ -35,16 +35,30 @@ def _postgres_schema_url() -> str:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    return schema
+
+
+def _drop_schema(schema: str) -> None:
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URI on each dialect: every store test runs twice."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'lmops.db'}"
-    return _postgres_schema_url()
+        uri = f"sqlite:///{tmp_path / 'lmops.db'}"
+        yield uri
+        close_engine(uri)
+        return
+    schema = _postgres_schema()
+    sep = "&" if "?" in PG_URL else "?"
+    uri = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    yield uri
+    close_engine(uri)  # else every test would keep its pooled connections open
+    _drop_schema(schema)
 
 
 @pytest.fixture

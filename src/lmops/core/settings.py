@@ -21,7 +21,6 @@ class Settings(BaseSettings):
     uri: str = Field(default="", description="Store or server URI; default sqlite in home")
     artifacts_uri: str = Field(default="", description="Local dir or s3://bucket/prefix")
     artifacts_endpoint_url: str = Field(default="", description="S3-compatible endpoint")
-    auth: bool = False
     metric_batch_size: int = Field(default=5000, ge=1)
     metric_flush_interval: float = Field(default=0.5, gt=0)
     http_timeout: float = Field(default=30.0, gt=0)

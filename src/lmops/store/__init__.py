@@ -1,5 +1,5 @@
 """The metadata store: one SQLAlchemy engine switch for SQLite and PostgreSQL, migrated on open."""
 
-from lmops.store.engine import create_db_engine, open_engine, upgrade, writing
+from lmops.store.engine import close_engine, create_db_engine, open_engine, upgrade, writing
 
-__all__ = ["create_db_engine", "open_engine", "upgrade", "writing"]
+__all__ = ["close_engine", "create_db_engine", "open_engine", "upgrade", "writing"]

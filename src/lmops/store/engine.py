@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fcntl
-import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,9 +123,23 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-@functools.cache
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
 def open_engine(uri: str) -> Engine:
     """Return the migrated engine for `uri`, created once per process."""
-    engine = create_db_engine(uri)
-    upgrade(engine)
-    return engine
+    with _engines_lock:
+        if uri not in _engines:
+            engine = create_db_engine(uri)
+            upgrade(engine)
+            _engines[uri] = engine
+        return _engines[uri]
+
+
+def close_engine(uri: str) -> None:
+    """Close the pooled connections of `uri`'s engine and forget it (tests, reconfiguration)."""
+    with _engines_lock:
+        engine = _engines.pop(uri, None)
+    if engine is not None:
+        engine.dispose()

@@ -12,6 +12,8 @@ def downsample(values: Sequence[float], max_points: int) -> list[int]:
     n = len(values)
     if max_points < 4 or n <= max_points:
         return list(range(n))
+    # NaN compares false both ways; as -inf it still shows up as a bucket's low point.
+    sortable = [-math.inf if v != v else v for v in values]
     buckets = (max_points - 2) // 2
     width = (n - 2) / buckets
     kept = [0]
@@ -19,13 +21,8 @@ def downsample(values: Sequence[float], max_points: int) -> list[int]:
         lo, hi = 1 + int(b * width), 1 + int((b + 1) * width)
         if lo >= hi:
             continue
-        indices = range(lo, hi)
-        low = min(indices, key=lambda i: _sortable(values[i]))
-        high = max(indices, key=lambda i: _sortable(values[i]))
+        chunk = sortable[lo:hi]  # min/max/index over a slice run in C, not per point in Python
+        low, high = lo + chunk.index(min(chunk)), lo + chunk.index(max(chunk))
         kept.extend(sorted({low, high}))
     kept.append(n - 1)
     return kept
-
-
-def _sortable(value: float) -> float:
-    return -math.inf if math.isnan(value) else value
