@@ -203,3 +203,82 @@ def test_artifacts_files_and_directories(tracking: TrackingStore, tmp_path: Path
         tracking.resolve_artifact(run.id, "checkpoint/missing")
     with pytest.raises(InvalidInput):
         tracking.log_artifact(run.id, notes, "../escape")
+
+
+@pytest.mark.parametrize(
+    ("filter_", "message"),
+    [
+        ("(" * 40 + "metrics.loss < 1" + ")" * 40, "nest deeper"),
+        (" or ".join(["metrics.loss > 1"] * 300), "at most 200 comparisons"),
+        ("start_time > 1e20", "milliseconds since the epoch"),
+        ("metrics.train.loss < 1", "metrics.`train.loss`"),
+        ("tags.t = 'a\x00b'", "NUL"),
+    ],
+)
+def test_hostile_filters_are_clear_errors(
+    tracking: TrackingStore, filter_: str, message: str
+) -> None:
+    exp_id, _ = _search_fixture(tracking)
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(".", r"\.")):
+        tracking.search_runs([exp_id], filter_)
+
+
+def test_nan_is_treated_alike_on_both_dialects(tracking: TrackingStore) -> None:
+    exp = tracking.create_experiment("nan")
+    for name, value in [("a", 0.5), ("b", math.nan), ("c", 2.0)]:
+        run = tracking.create_run(exp.id, name=name)
+        tracking.log_metrics(run.id, points("loss", [value]))
+    assert [r.name for r in tracking.search_runs([exp.id], "metrics.loss > 1").runs] == ["c"]
+    ordered = tracking.search_runs([exp.id], order_by=["metrics.loss DESC"]).runs
+    assert [r.name for r in ordered] == ["c", "a", "b"]
+    assert math.isnan(ordered[2].metrics["loss"])
+
+
+def test_like_is_case_sensitive_and_ilike_is_not(tracking: TrackingStore) -> None:
+    exp = tracking.create_experiment("case")
+    for name, opt in [("a", "Adam"), ("b", "adamw")]:
+        tracking.create_run(exp.id, name=name, params={"opt": opt})
+    like = tracking.search_runs([exp.id], "params.opt like 'adam%'").runs
+    ilike = tracking.search_runs([exp.id], "params.opt ilike 'adam%'").runs
+    assert [r.name for r in like] == ["b"]
+    assert sorted(r.name for r in ilike) == ["a", "b"]
+
+
+def test_start_time_equality_matches_its_millisecond(tracking: TrackingStore) -> None:
+    exp = tracking.create_experiment("times")
+    run = tracking.create_run(exp.id, name="t")
+    ms = int(run.start_time.timestamp() * 1000)
+    for op, expected in [
+        ("=", ["t"]),
+        ("!=", []),
+        ("<=", ["t"]),
+        ("<", []),
+        (">=", ["t"]),
+        (">", []),
+    ]:
+        found = tracking.search_runs([exp.id], f"start_time {op} {ms}").runs
+        assert [r.name for r in found] == expected, op
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "\ud800"])
+def test_text_postgresql_cannot_keep_is_refused(tracking: TrackingStore, bad: str) -> None:
+    exp = tracking.create_experiment("text")
+    run = tracking.create_run(exp.id)
+    with pytest.raises(InvalidInput):
+        tracking.create_experiment(bad)
+    with pytest.raises(InvalidInput):
+        tracking.set_tags(run.id, {"k": bad})
+    with pytest.raises(InvalidInput):
+        tracking.log_params(run.id, {"k": bad})
+    with pytest.raises(NotFound):
+        tracking.get_run(bad)
+    with pytest.raises(InvalidInput):
+        tracking.get_experiment_by_name(bad)
+
+
+def test_naive_times_are_refused(tracking: TrackingStore) -> None:
+    from datetime import datetime
+
+    exp = tracking.create_experiment("naive")
+    with pytest.raises(InvalidInput, match="timezone"):
+        tracking.create_run(exp.id, start_time=datetime(2026, 1, 1))

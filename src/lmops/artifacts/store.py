@@ -58,7 +58,7 @@ class ArtifactStore:
         return bool(self.fs.exists(self.path_of(digest)))
 
     def size(self, digest: str) -> int:
-        """Bytes in a blob; for a directory manifest, bytes in all its files."""
+        """Bytes in one blob (for a directory, the manifest's own size, not its files')."""
         if not self.exists(digest):
             raise NotFound(f"no artifact blob with digest {digest}")
         return int(self.fs.size(self.path_of(digest)))
@@ -170,6 +170,10 @@ class BlobWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the spool file (after commit it has already been moved into place)."""
         self._out.close()
         if os.path.exists(self.tmp):
             os.unlink(self.tmp)

@@ -133,7 +133,8 @@ def compare_runs(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> Non
     if as_json:
         click.echo(
             json.dumps(
-                {"runs": [r.id for r in found], "rows": [r.model_dump() for r in table]}, indent=2
+                {"runs": [r.id for r in found], "rows": [r.model_dump(mode="json") for r in table]},
+                indent=2,
             )
         )
         return

@@ -9,7 +9,7 @@ from typing import IO, Any
 
 import httpx
 
-from lmops.core.errors import RemoteError, error_from_response
+from lmops.core.errors import RemoteError, Unavailable, error_from_response
 
 API = "/api/v1"
 _RETRIES = 3
@@ -41,7 +41,7 @@ class Transport:
         params: dict[str, Any] | None = None,
         content: Any = None,
     ) -> Any:
-        """Send one API call; retry only when the server could not be reached."""
+        """Send one API call; retry only when the request never reached the server."""
         headers = None
         if json is not None:
             # NaN and infinities are legal metric values; the stdlib encoder writes them.
@@ -52,12 +52,16 @@ class Transport:
                     method, API + path, params=params, content=content, headers=headers
                 )
                 break
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the server, so a retry cannot apply a write twice.
                 if attempt == _RETRIES - 1 or not isinstance(content, str | None):
-                    raise RemoteError(
+                    raise Unavailable(
                         f"cannot reach lmops server at {self.base_url}: {exc}"
                     ) from exc
                 time.sleep(0.2 * 2**attempt)
+            except httpx.TransportError as exc:
+                # The request may have been applied: retrying could write it twice.
+                raise RemoteError(f"lmops server at {self.base_url} failed: {exc!r}") from exc
         return self._decode(response)
 
     def upload(self, path: str, stream: IO[bytes]) -> Any:

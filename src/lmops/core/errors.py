@@ -73,6 +73,11 @@ class Conflict(LmopsError):
     code = "conflict"
 
 
+class Unavailable(LmopsError):
+    status_code = 503
+    code = "unavailable"
+
+
 class MissingExtra(LmopsError):
     code = "missing_extra"
 
@@ -86,7 +91,15 @@ class RemoteError(LmopsError):
 
 _BY_CODE: dict[str, type[LmopsError]] = {
     cls.code: cls
-    for cls in (InvalidInput, InvalidFilter, Unauthorized, Forbidden, NotFound, Conflict)
+    for cls in (
+        InvalidInput,
+        InvalidFilter,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unavailable,
+    )
 }
 
 
@@ -100,6 +113,8 @@ def error_from_response(status: int, body: dict[str, Any]) -> LmopsError:
         err = InvalidInput(message, field=body.get("field"))
     elif cls is not None:
         err = cls(message)
+    elif status in (502, 503, 504):
+        err = Unavailable(f"{status}: {message}")
     else:
         err = RemoteError(f"{status}: {message}")
     return err

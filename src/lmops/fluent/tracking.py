@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -13,13 +14,44 @@ from typing import Any
 from lmops.core.errors import InvalidInput
 from lmops.fluent import backends
 from lmops.fluent.flusher import MetricFlusher
-from lmops.tracking.entities import Experiment, Metric, Run, RunArtifact, RunStatus, check_key
+from lmops.tracking.entities import (
+    INT64_MAX,
+    INT64_MIN,
+    Experiment,
+    Metric,
+    Run,
+    RunArtifact,
+    RunStatus,
+    check_key,
+)
 from lmops.tracking.system_metrics import SystemMetricsMonitor
 
 DEFAULT_EXPERIMENT = "Default"
 
 _lock = threading.RLock()
-_active: list[ActiveRun] = []
+# Each thread has its own stack of active runs, as in MLflow, so parallel trials in threads
+# each log to their own run. A thread with none logs to the main thread's active run
+# (data loaders, callbacks and monitors running beside a training loop).
+_main_stack: list[ActiveRun] = []
+_local = threading.local()
+
+
+def _stack() -> list[ActiveRun]:
+    if threading.current_thread() is threading.main_thread():
+        return _main_stack
+    stack: list[ActiveRun] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _innermost() -> ActiveRun | None:
+    stack = _stack()
+    if stack:
+        return stack[-1]
+    return _main_stack[-1] if _main_stack else None
+
+
 _flusher: MetricFlusher | None = None
 _valid_keys: set[str] = set()
 _experiment: str | None = None
@@ -93,14 +125,16 @@ def start_run(
     """
     backend = backends.tracking_backend()
     with _lock:
-        if _active and not nested and run_id is None:
+        stack = _stack()
+        if stack and not nested and run_id is None:
             raise InvalidInput(
-                f"run {_active[-1].id} is still active: end it first, or pass "
+                f"run {stack[-1].id} is still active: end it first, or pass "
                 "nested=True to start a child run",
                 field="nested",
             )
-        if nested and parent_run_id is None and _active:
-            parent_run_id = _active[-1].id
+        outer = _innermost()
+        if nested and parent_run_id is None and outer is not None:
+            parent_run_id = outer.id
         if run_id is not None:
             run = backend.get_run(run_id)
         else:
@@ -116,21 +150,24 @@ def start_run(
             )
             monitor.start()
         active = ActiveRun(run, monitor)
-        _active.append(active)
+        stack.append(active)
         return active
 
 
 def active_run() -> ActiveRun | None:
-    with _lock:
-        return _active[-1] if _active else None
+    """The run this thread logs to: its own innermost run, else the main thread's."""
+    return _innermost()
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None = None) -> None:
-    """End the active run (or `run_id`): flush its points, then record its status."""
+    """End this thread's active run (or `run_id`): flush its points, then record its status."""
     with _lock:
-        target = next((a for a in reversed(_active) if run_id in (None, a.id)), None)
-        if target is not None:
-            _active.remove(target)
+        target = None
+        for stack in (_stack(), _main_stack):
+            target = next((a for a in reversed(stack) if run_id in (None, a.id)), None)
+            if target is not None:
+                stack.remove(target)
+                break
         resolved = run_id or (target.id if target else None)
     if resolved is None:
         return
@@ -145,12 +182,12 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None 
 def _current_run_id(run_id: str | None) -> str:
     if run_id is not None:
         return run_id
-    try:
-        return _active[-1].id  # a list read is atomic; no lock on the per-point path
-    except IndexError:
+    active = _innermost()  # list reads are atomic: no lock on the per-point path
+    if active is None:
         raise InvalidInput(
             "no active run: call lmops.start_run() first or pass run_id", field="run_id"
-        ) from None
+        )
+    return active.id
 
 
 def _metric_flusher() -> MetricFlusher:
@@ -184,8 +221,8 @@ def log_metric(
             _current_run_id(run_id),
             key,
             _as_float(key, value),
-            0 if step is None else _as_step(step),
-            int(time.time() * 1000) if timestamp is None else int(timestamp),
+            0 if step is None else _as_int64(step, "step"),
+            int(time.time() * 1000) if timestamp is None else _as_int64(timestamp, "timestamp"),
         )
     )
 
@@ -297,25 +334,27 @@ def _as_float(key: str, value: Any) -> float:
         ) from exc
 
 
-def _as_step(step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
+def _as_int64(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
         try:
-            if float(step) != int(step):
+            if float(value) != int(value):
                 raise ValueError
-            return int(step)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"step must be an integer, got {step!r}", field="step") from exc
-    return step
+            value = int(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(f"{field} must be an integer, got {value!r}", field=field) from exc
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"{field} {value} does not fit in 64 bits", field=field)
+    return int(value)
 
 
 @atexit.register
 def _end_active_runs() -> None:
     """At interpreter exit, flush and end runs left open, as MLflow does (FINISHED)."""
-    while _active:
+    while _main_stack:
         try:
-            end_run(run_id=_active[-1].id)
+            end_run(run_id=_main_stack[-1].id)
         except Exception:  # the process is ending; do not mask its own exit status
-            _active.pop()
+            _main_stack.pop()
 
 
 def reset() -> None:
@@ -325,4 +364,16 @@ def reset() -> None:
         if _flusher is not None:
             _flusher.close()
         _flusher = None
-        _active.clear()
+        _main_stack.clear()
+        _stack().clear()
+
+
+def _after_fork_in_child() -> None:
+    # The parent writes what it had queued; the child starts an empty queue of its own.
+    global _flusher
+    if _flusher is not None:
+        _flusher.abandon()
+    _flusher = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from lmops.core.errors import InvalidInput, MissingExtra
+from lmops.core.errors import InvalidInput, MissingExtra, Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 60_000
@@ -54,6 +56,8 @@ def _sqlite_engine(uri: str, database: str | None) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        # LIKE matches case as on PostgreSQL (ILIKE ignores it on both).
+        cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -68,11 +72,18 @@ def _sqlite_engine(uri: str, database: str | None) -> Engine:
 
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    """Open a write transaction that commits on success and rolls back on error."""
-    with engine.connect() as conn:
-        conn.execution_options(lmops_write=True)
-        with conn.begin():
-            yield conn
+    """Open a write transaction that commits on success and rolls back on error.
+
+    Failures of the database itself (locked past the busy timeout, connection lost,
+    deadlock) become Unavailable: nothing was written and the same write may be retried.
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(lmops_write=True)
+            with conn.begin():
+                yield conn
+    except OperationalError as exc:
+        raise Unavailable(f"the store could not complete the write, retry: {exc.orig}") from exc
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
@@ -135,6 +146,15 @@ def open_engine(uri: str) -> Engine:
             upgrade(engine)
             _engines[uri] = engine
         return _engines[uri]
+
+
+def _forget_pools_in_child() -> None:
+    # A forked child must not share its parent's database connections.
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def close_engine(uri: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from lmops.tracking.entities import Run
 
 
 class CompareRow(BaseModel):
     """One param or metric across runs, in the order the runs were given."""
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     key: str
     values: list[str | float | None]

@@ -44,6 +44,9 @@ def _valid_key(key: str) -> str:
 
 
 MetricKey = Annotated[str, AfterValidator(_valid_key)]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 # (key, value, step, timestamp in ms): how batches of points travel inside the SDK.
@@ -67,18 +70,23 @@ class Experiment(BaseModel):
 
 
 class Metric(BaseModel):
-    """One point: metrics are append-only (key, value, step, timestamp in ms)."""
+    """One point: metrics are append-only (key, value, step, timestamp in ms).
 
-    model_config = ConfigDict(ser_json_inf_nan="constants")
+    In JSON, NaN and the infinities travel as the strings "NaN", "Infinity", "-Infinity".
+    """
+
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     key: MetricKey
     value: float
-    step: int = 0
-    timestamp: int
+    step: Int64 = 0
+    timestamp: Int64
 
     @field_validator("value", mode="before")
     @classmethod
     def _numeric(cls, v: object) -> object:
+        if isinstance(v, str) and v in NON_FINITE:
+            return NON_FINITE[v]
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"metric value must be a number, got {type(v).__name__}")
         return v
@@ -91,8 +99,8 @@ class MetricColumns(BaseModel):
 
     key: list[str]
     value: list[Annotated[float, Strict()]]
-    step: list[Annotated[int, Strict()]]
-    timestamp: list[Annotated[int, Strict()]]
+    step: list[Annotated[Int64, Strict()]]
+    timestamp: list[Annotated[Int64, Strict()]]
 
     @model_validator(mode="after")
     def _consistent(self) -> MetricColumns:
@@ -121,7 +129,7 @@ class MetricColumns(BaseModel):
 class Run(BaseModel):
     """A run with its params, tags and the latest value of each metric."""
 
-    model_config = ConfigDict(ser_json_inf_nan="constants")
+    model_config = ConfigDict(ser_json_inf_nan="strings")
 
     id: str
     experiment_id: str

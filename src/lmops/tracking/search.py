@@ -43,6 +43,9 @@ _KIND_ALIASES: dict[str, Kind] = {
     "attr": "attributes",
     "run": "attributes",
 }
+MAX_DEPTH = 32
+MAX_COMPARISONS = 200
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 _TEXT_OPS = {"=", "!=", "like", "ilike", "in", "not in"}
 
@@ -110,6 +113,8 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self.toks = _tokenize(source)
         self.i = 0
+        self.depth = 0
+        self.comparisons = 0
 
     @property
     def tok(self) -> _Tok:
@@ -147,12 +152,19 @@ class _Parser:
 
     def atom(self) -> Node:
         if self.tok.text == "(":
+            if self.depth == MAX_DEPTH:
+                raise self.fail(f"parentheses nest deeper than {MAX_DEPTH}")
             self.take()
+            self.depth += 1
             node = self.filter()
+            self.depth -= 1
             if self.tok.text != ")":
                 raise self.fail("expected ')'")
             self.take()
             return node
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.fail(f"a filter holds at most {MAX_COMPARISONS} comparisons")
         kind, key = self.field()
         op_pos = self.tok.pos
         op = self.operator()
@@ -189,6 +201,11 @@ class _Parser:
         else:
             raise self.fail(f"expected a key after '{tok.text}.'")
         self.take()
+        if self.tok.text == "." and name.type == "word":
+            raise InvalidFilter(
+                f"a key with dots needs backticks: {tok.text}.`{key}.{self.toks[self.i + 1].text}`",
+                position=name.pos,
+            )
         if kind == "attributes" and key.lower() not in ATTRIBUTES:
             raise InvalidFilter(
                 f"unknown attribute {key!r}; known: {', '.join(sorted(ATTRIBUTES))}",
@@ -251,9 +268,10 @@ def _check_types(kind: Kind, key: str, op: str, value: Value, op_pos: int, value
     if typ == "time":
         if op not in _NUMERIC_OPS:
             raise InvalidFilter(f"{key} compares with =, !=, <, <=, >, >=", position=op_pos)
-        if not isinstance(value, float):
+        if not isinstance(value, float) or not 0 <= value <= MAX_TIME_MS:
             raise InvalidFilter(
-                f"{key} compares with a number of milliseconds since the epoch", position=value_pos
+                f"{key} compares with milliseconds since the epoch (0 to {MAX_TIME_MS})",
+                position=value_pos,
             )
         return
     if op not in _TEXT_OPS:

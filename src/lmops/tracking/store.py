@@ -1,16 +1,13 @@
-"""The tracking store: the only code that writes SQL for experiments, runs and metrics."""
+"""The tracking store: the only code that runs SQL for experiments, runs and metrics."""
 
 from __future__ import annotations
 
-import base64
-import json
-import random
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, not_, or_, select, tuple_
+from sqlalchemy import Connection, Engine, Select, and_, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,12 +15,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.text import check_text
 from lmops.store.engine import writing
 from lmops.tracking import search
 from lmops.tracking.downsample import downsample
 from lmops.tracking.entities import (
-    MAX_PARAM_VALUE,
-    MAX_TAG_VALUE,
     Experiment,
     Metric,
     MetricRow,
@@ -34,6 +30,12 @@ from lmops.tracking.entities import (
     check_key,
     metric_value,
 )
+from lmops.tracking.search_sql import (
+    apply_order,
+    compile_filter,
+    decode_page_token,
+    page_token_at,
+)
 from lmops.tracking.tables import (
     experiments,
     latest_metrics,
@@ -43,10 +45,19 @@ from lmops.tracking.tables import (
     run_tags,
     runs,
 )
+from lmops.tracking.validation import (
+    check_artifact_path,
+    check_name,
+    check_status,
+    check_tags,
+    check_time,
+    known_id,
+    run_name,
+    stringify_params,
+)
 
 MAX_RESULTS = 1000
-_ADJECTIVES = ("amber", "brisk", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "noble")
-_NOUNS = ("otter", "heron", "lynx", "finch", "badger", "cedar", "comet", "delta", "ember", "fjord")
+__all__ = ["MAX_RESULTS", "TrackingStore", "page_token_at"]
 
 
 class TrackingStore:
@@ -71,12 +82,12 @@ class TrackingStore:
         self, name: str, description: str = "", tags: Mapping[str, str] | None = None
     ) -> Experiment:
         """Create an experiment; a taken name is a Conflict."""
-        name = _check_name(name, "name")
+        name = check_name(name, "name")
         row = {
             "id": new_id(),
             "name": name,
-            "description": description,
-            "tags": _check_tags(tags),
+            "description": check_text(description, "description", max_length=10_000),
+            "tags": check_tags(tags),
             "created_at": utcnow(),
         }
         try:
@@ -87,13 +98,14 @@ class TrackingStore:
         return Experiment.model_validate(row)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
+        known_id(experiment_id, "experiment")
         found = self._experiments(experiments.c.id == experiment_id)
         if not found:
             raise NotFound(f"no experiment with id {experiment_id!r}")
         return found[0]
 
     def get_experiment_by_name(self, name: str) -> Experiment:
-        found = self._experiments(experiments.c.name == name)
+        found = self._experiments(experiments.c.name == check_text(name, "name"))
         if not found:
             raise NotFound(f"no experiment named {name!r}")
         return found[0]
@@ -145,19 +157,20 @@ class TrackingStore:
         row = {
             "id": run_id,
             "experiment_id": experiment_id,
-            "name": _check_name(name, "name") if name else _run_name(),
+            "name": check_name(name, "name") if name else run_name(),
             "status": RunStatus.RUNNING.value,
-            "start_time": start_time or utcnow(),
+            "start_time": check_time(start_time, "start_time") or utcnow(),
             "end_time": None,
             "parent_run_id": parent_run_id,
         }
         with writing(self.engine) as conn:
             conn.execute(runs.insert(), row)
-            self._write_params(conn, run_id, _stringify(params))
-            self._write_tags(conn, run_id, _check_tags(tags))
+            self._write_params(conn, run_id, stringify_params(params))
+            self._write_tags(conn, run_id, check_tags(tags))
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
+        known_id(run_id, "run")
         with self.engine.connect() as conn:
             found = self._load_runs(conn, select(runs).where(runs.c.id == run_id))
         if not found:
@@ -171,12 +184,14 @@ class TrackingStore:
         end_time: datetime | None = None,
     ) -> Run:
         """Mark a run finished, failed or killed."""
-        status = _check_status(status)
+        status = check_status(status)
+        known_id(run_id, "run")
+        end_time = check_time(end_time, "end_time") or utcnow()
         with writing(self.engine) as conn:
             done = conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
-                .values(status=status.value, end_time=end_time or utcnow())
+                .values(status=status.value, end_time=end_time)
             )
             if done.rowcount == 0:
                 raise NotFound(f"no run with id {run_id!r}")
@@ -197,13 +212,13 @@ class TrackingStore:
             )
         for experiment_id in experiment_ids:
             self.get_experiment(experiment_id)
-        offset = _decode_token(page_token)
+        offset = decode_page_token(page_token)
         where: ColumnElement[bool] = runs.c.experiment_id.in_(list(experiment_ids))
-        if (node := search.parse_filter(filter)) is not None:
-            where = and_(where, _compile(node))
+        if (node := search.parse_filter(check_text(filter or "", "filter"))) is not None:
+            where = and_(where, compile_filter(node))
         query = select(runs).where(where)
         for key in search.parse_order_by(list(order_by or [])):
-            query = _order(query, key)
+            query = apply_order(query, key)
         query = query.order_by(runs.c.start_time.desc(), runs.c.id)
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(runs).where(where)).scalar_one()
@@ -247,7 +262,7 @@ class TrackingStore:
     ) -> None:
         """Write metrics, params and tags in one transaction: all of them or none."""
         rows = [(m.key, m.value, m.step, m.timestamp) for m in metrics]
-        self._log(run_id, rows, _stringify(params), _check_tags(tags))
+        self._log(run_id, rows, stringify_params(params), check_tags(tags))
 
     def log_metric_rows(
         self,
@@ -258,7 +273,7 @@ class TrackingStore:
     ) -> None:
         """Like log_batch, for (key, value, step, timestamp) tuples already validated: the
         SDK's queue and the server hand batches over this way, with no object per point."""
-        self._log(run_id, rows, _stringify(params), _check_tags(tags))
+        self._log(run_id, rows, stringify_params(params), check_tags(tags))
 
     def _log(
         self,
@@ -267,6 +282,7 @@ class TrackingStore:
         clean_params: dict[str, str],
         clean_tags: dict[str, str],
     ) -> None:
+        known_id(run_id, "run")
         with writing(self.engine) as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run with id {run_id!r}")
@@ -325,7 +341,12 @@ class TrackingStore:
     def _write_metrics(self, conn: Connection, run_id: str, rows: Sequence[MetricRow]) -> None:
         # The hot path of every training loop: plain DB-API executemany over tuples costs
         # about half of building one dict per point for SQLAlchemy.
-        conn.exec_driver_sql(self._insert_metrics_sql, [(run_id, *row) for row in rows])
+        # NaN is stored as NULL on both dialects (SQLite cannot keep it), so search and
+        # ordering treat it alike everywhere.
+        conn.exec_driver_sql(
+            self._insert_metrics_sql,
+            [(run_id, k, None if v != v else v, st, ts) for k, v, st, ts in rows],
+        )
         latest: dict[str, MetricRow] = {}
         for row in rows:
             best = latest.get(row[0])
@@ -341,9 +362,16 @@ class TrackingStore:
                 set_={c: stmt.excluded[c] for c in ("value", "step", "timestamp")},
                 where=newer,
             ),
+            # Sorted keys: two writers to one run lock rows in the same order, no deadlock.
             [
-                {"run_id": run_id, "key": k, "value": v, "step": st, "timestamp": ts}
-                for k, v, st, ts in latest.values()
+                {
+                    "run_id": run_id,
+                    "key": k,
+                    "value": None if v != v else v,
+                    "step": st,
+                    "timestamp": ts,
+                }
+                for k, v, st, ts in (latest[key] for key in sorted(latest))
             ],
         )
 
@@ -402,7 +430,8 @@ class TrackingStore:
     def _record_artifact(
         self, run_id: str, path: str, digest: str, size: int, is_dir: bool
     ) -> RunArtifact:
-        path = _check_artifact_path(path)
+        path = check_artifact_path(path)
+        known_id(run_id, "run")
         row = {
             "run_id": run_id,
             "path": path,
@@ -458,144 +487,3 @@ class TrackingStore:
         if is_dir:
             return self.artifacts.get_dir(digest, target)
         return self.artifacts.get_file(digest, target)
-
-
-# -- filters and ordering compiled to SQL --------------------------------------------------
-
-_OPS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
-
-
-def _compile(node: search.Node) -> ColumnElement[bool]:
-    if isinstance(node, search.BoolOp):
-        parts = [_compile(item) for item in node.items]
-        return and_(*parts) if node.op == "and" else or_(*parts)
-    if node.kind == "attributes":
-        column = runs.c[_attr_column(node.key)]
-        value: Any = node.value
-        if node.key in ("start_time", "end_time"):
-            value = datetime.fromtimestamp(float(node.value) / 1000, tz=UTC)  # type: ignore[arg-type]
-        return _compare(column, node.op, value)
-    table = {"metrics": latest_metrics, "params": params, "tags": run_tags}[node.kind]
-    return (
-        select(table.c.run_id)
-        .where(
-            table.c.run_id == runs.c.id,
-            table.c.key == node.key,
-            _compare(table.c.value, node.op, node.value),
-        )
-        .exists()
-    )
-
-
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    clause: ColumnElement[bool]
-    if op in _OPS:
-        clause = getattr(column, _OPS[op])(value)
-    elif op == "like":
-        clause = column.like(value)
-    elif op == "ilike":
-        clause = column.ilike(value)
-    elif op == "in":
-        clause = column.in_(list(value))
-    else:
-        clause = not_(column.in_(list(value)))
-    return clause
-
-
-def _attr_column(key: str) -> str:
-    return "id" if key == "run_id" else key
-
-
-def _order(query: Select[Any], key: search.OrderKey) -> Select[Any]:
-    if key.kind == "attributes":
-        column: Any = runs.c[_attr_column(key.key)]
-    else:
-        table = {"metrics": latest_metrics, "params": params, "tags": run_tags}[key.kind]
-        joined = table.alias()
-        query = query.outerjoin(joined, and_(joined.c.run_id == runs.c.id, joined.c.key == key.key))
-        column = joined.c.value
-    # Runs missing the key come last either way, as in MLflow.
-    return query.order_by(column.is_(None), column.desc() if key.descending else column.asc())
-
-
-def page_token_at(offset: int) -> str:
-    """The page token of the page that starts `offset` runs in (to jump to page N)."""
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-    except Exception as exc:
-        raise InvalidInput(
-            "invalid page_token: pass the next_page_token of a previous page", field="page_token"
-        ) from exc
-    if offset < 0:
-        raise InvalidInput("invalid page_token: negative offset", field="page_token")
-    return offset
-
-
-# -- validation of what users send -------------------------------------------------------
-
-
-def _check_name(name: str | None, field: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise InvalidInput(f"{field} must be 1-255 characters", field=field)
-    return name.strip()
-
-
-def _check_status(status: RunStatus | str) -> RunStatus:
-    try:
-        return RunStatus(status)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"invalid status {status!r}; use one of {', '.join(s.value for s in RunStatus)}",
-            field="status",
-        ) from exc
-
-
-def _stringify(items: Mapping[str, Any] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (items or {}).items():
-        check_key(key, "params.key")
-        text = (
-            value
-            if isinstance(value, str)
-            else json.dumps(value)
-            if isinstance(value, dict | list)
-            else str(value)
-        )
-        if len(text) > MAX_PARAM_VALUE:
-            raise InvalidInput(
-                f"param {key!r} is longer than {MAX_PARAM_VALUE} characters", field=f"params.{key}"
-            )
-        out[key] = text
-    return out
-
-
-def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (tags or {}).items():
-        check_key(key, "tags.key")
-        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
-            raise InvalidInput(
-                f"tag {key!r} must be a string of at most {MAX_TAG_VALUE} characters",
-                field=f"tags.{key}",
-            )
-        out[key] = value
-    return out
-
-
-def _check_artifact_path(path: str) -> str:
-    clean = path.strip("/")
-    if not clean or any(part in ("", ".", "..") for part in clean.split("/")):
-        raise InvalidInput(
-            f"artifact path {path!r} must be relative, without '..'", field="artifact_path"
-        )
-    return clean
-
-
-def _run_name() -> str:
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from lmops.artifacts import Blob
 from lmops.core.errors import InvalidInput
@@ -46,12 +46,12 @@ class RunIn(_Body):
     params: dict[str, ParamValue] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     parent_run_id: str | None = None
-    start_time: datetime | None = None
+    start_time: AwareDatetime | None = None
 
 
 class RunEnd(_Body):
     status: RunStatus = RunStatus.FINISHED
-    end_time: datetime | None = None
+    end_time: AwareDatetime | None = None
 
 
 class MetricIn(Metric):
@@ -159,10 +159,14 @@ def get_metric_history(
 @router.post("/blobs", status_code=201)
 async def upload_blob(request: Request, artifacts: ArtifactsDep) -> dict[str, Any]:
     """Stream a request body into the artifact store; answer its digest and size."""
-    with artifacts.writer() as writer:
+    # Disk and S3 writes run in worker threads: a multi-GB upload never stalls the loop.
+    writer = await run_in_threadpool(artifacts.writer)
+    try:
         async for chunk in request.stream():
-            writer.write(chunk)
-        blob: Blob = writer.commit()
+            await run_in_threadpool(writer.write, chunk)
+        blob: Blob = await run_in_threadpool(writer.commit)
+    finally:
+        await run_in_threadpool(writer.close)
     return {"digest": blob.digest, "size": blob.size}
 
 

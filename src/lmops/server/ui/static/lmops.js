@@ -41,11 +41,13 @@ async function fetchHistory(runId, key, maxPoints) {
   const url = `/api/v1/runs/${encodeURIComponent(runId)}/metrics/history` +
     `?key=${encodeURIComponent(key)}&max_points=${maxPoints}`;
   const response = await fetch(url, { headers: { accept: "application/json" } });
-  // Values may be NaN or Infinity, which JSON.parse refuses: plot them as gaps.
-  const text = (await response.text()).replace(/"value":\s*(-?Infinity|NaN)/g, '"value":null');
-  const body = JSON.parse(text);
+  const body = await response.json();
   if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-  return { x: body.map((p) => p.step), y: body.map((p) => p.value) };
+  // NaN and the infinities arrive as strings ("NaN", "Infinity"): plot them as gaps.
+  return {
+    x: body.map((p) => p.step),
+    y: body.map((p) => (typeof p.value === "number" ? p.value : null)),
+  };
 }
 
 async function drawChart(el) {
