@@ -53,11 +53,17 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield uri
         close_engine(uri)
         return
+    yield request.getfixturevalue("store_uri_pg")
+
+
+@pytest.fixture
+def store_uri_pg() -> Iterator[str]:
+    """A store URI on the PostgreSQL test server alone."""
     schema = _postgres_schema()
     sep = "&" if "?" in PG_URL else "?"
     uri = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     yield uri
-    close_engine(uri)  # else every test would keep its pooled connections open
+    close_engine(uri)
     _drop_schema(schema)
 
 
@@ -87,21 +93,19 @@ class LiveServer:
 
     def __init__(self, home: Path, uri: str | None = None) -> None:
         self.home = home
+        self.uri = uri or ""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": uri or ""}
-        self.log = open(home / "server.log", "w")  # noqa: SIM115
+        home.mkdir(parents=True, exist_ok=True)
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart) the server on the same port and home."""
+        env = {**os.environ, "LMOPS_HOME": str(self.home), "LMOPS_URI": self.uri}
+        self.log = open(self.home / "server.log", "a")  # noqa: SIM115
+        args = ["server", "--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lmops.cli.main",
-                "server",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", "lmops.cli.main", *args],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -136,14 +140,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server.stop()
 
 
-@pytest.fixture(params=["local", "remote"])
+@pytest.fixture(params=["local", "postgresql", "remote"])
 def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Point the fluent SDK at an in-process SQLite store, or at a live server."""
+    """Point the fluent SDK at an in-process SQLite store, at PostgreSQL, or at a server."""
     import lmops
     from lmops.fluent import tracking
 
     if request.param == "local":
         lmops.configure(home=tmp_path / "home", uri="")
+    elif request.param == "postgresql":
+        lmops.configure(home=tmp_path / "home", uri=request.getfixturevalue("store_uri_pg"))
     else:
         server: LiveServer = request.getfixturevalue("live_server")
         lmops.configure(home=tmp_path / "home", uri=server.url)

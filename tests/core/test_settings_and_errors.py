@@ -37,8 +37,8 @@ def test_uri_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         (400, {"error": "invalid_input", "message": "bad", "field": "metrics.0.key"}, InvalidInput),
         (400, {"error": "invalid_filter", "message": "bad (at position 3)"}, InvalidInput),
         (502, {"detail": "bad gateway"}, Unavailable),
-    (503, {"error": "unavailable", "message": "database is locked"}, Unavailable),
-    (500, {"error": "internal_error", "message": "boom"}, RemoteError),
+        (503, {"error": "unavailable", "message": "database is locked"}, Unavailable),
+        (500, {"error": "internal_error", "message": "boom"}, RemoteError),
     ],
 )
 def test_server_errors_become_our_classes(

@@ -282,3 +282,26 @@ def test_naive_times_are_refused(tracking: TrackingStore) -> None:
     exp = tracking.create_experiment("naive")
     with pytest.raises(InvalidInput, match="timezone"):
         tracking.create_run(exp.id, start_time=datetime(2026, 1, 1))
+
+
+def test_two_writers_to_one_run_do_not_deadlock(tracking: TrackingStore) -> None:
+    import threading
+
+    run = tracking.create_run(tracking.create_experiment("deadlock").id)
+    keys = [f"k{i:02d}" for i in range(20)]
+    errors: list[BaseException] = []
+
+    def writer(order: list[str]) -> None:
+        try:
+            for batch in range(40):
+                tracking.log_metric_rows(run.id, [(k, 1.0, batch, batch) for k in order])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(o,)) for o in (keys, keys[::-1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(tracking.get_metric_history(run.id, "k00")) == 80

@@ -53,6 +53,12 @@ def get_plotly(request: Request) -> Response:
 def get_asset(name: str) -> FileResponse:
     path = STATIC_DIR / name
     # Only files directly in static/: `name` never climbs out, it has no slash.
-    if "/" in name or name.startswith(".") or not path.is_file() or path.suffix not in _MEDIA:
+    if (
+        len(name) > 100  # longer than any file of ours, and than some file systems allow
+        or "/" in name
+        or name.startswith(".")
+        or path.suffix not in _MEDIA
+        or not path.is_file()
+    ):
         raise NotFound(f"no static file {name!r}")
     return FileResponse(path, media_type=_MEDIA[path.suffix], headers=LONG_CACHE)

@@ -1,0 +1,98 @@
+"""Hostile input against every route: the server may refuse it, never answer 500."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lmops.core.settings import Settings
+from lmops.server import create_app
+from lmops.server.ui import pages
+
+# %ED%A0%80 is a lone surrogate encoded as if it were UTF-8: bytes no valid URL holds.
+NASTY_TEXT = ["%ED%A0%80", "%00", "..", "%2e%2e%2f", "☃" * 3, "x" * 5000, "-1", " "]
+NASTY_BODIES: list[Any] = [
+    {},
+    [],
+    None,
+    "text",
+    7,
+    {"name": "a\x00b", "tags": {"k": "\ud800"}},
+    {"experiment_id": "\ud800", "start_time": "2024-01-01T00:00:00"},
+    {"experiment_ids": ["x"], "filter": "(" * 500},
+    {
+        "experiment_ids": ["x"],
+        "filter": "start_time > 1e400",
+        "page_token": "eyJvZmZzZXQiOiAxZTMwfQ==",
+    },
+    {"metrics": [{"key": "loss", "value": 1, "step": 2**70}]},
+    {"metric_columns": {"key": ["a"], "value": [1e400], "step": [2**64], "timestamp": [0]}},
+    {"params": {"k": "a\x00b"}, "tags": {"k": "v"}},
+    {"status": "DONE", "end_time": "yesterday"},
+    {"path": "../../etc/passwd", "digest": "0" * 64},
+    {"path": "a", "files": {"../x": "0" * 64}},
+]
+QUERY = {
+    "name": "a\x00b",
+    "key": "k\x00",
+    "max_points": "-5",
+    "path": "../..",
+    "filter": "((",
+    "sort": "metrics.`x`",
+    "order": "up",
+    "page": "0",
+    "runs": "a,\x00",
+    "all": "maybe",
+}
+
+
+@pytest.fixture
+def client(store_uri: str, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(home=tmp_path, uri=store_uri))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def _routes(client: TestClient) -> list[tuple[str, str]]:
+    found = [
+        (path, method.upper())
+        for path, ops in client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
+        for method in ops
+    ]
+    found += [(route.path, "GET") for router in pages.ROUTERS for route in router.routes]
+    return found
+
+
+def _raw(body: Any) -> bytes:
+    # ensure_ascii keeps lone surrogates as \\ud800 escapes, as a hostile client would send.
+    return json.dumps(body).encode()
+
+
+def test_no_route_answers_500(client: TestClient) -> None:
+    exp = client.post("/api/v1/experiments", json={"name": "fuzz"}).json()
+    run = client.post("/api/v1/runs", json={"experiment_id": exp["id"]}).json()
+    failures = []
+    for path, method in _routes(client):
+        values = [*NASTY_TEXT, run["id"], exp["id"]]
+        for value in values:
+            url = re.sub(r"\{\w+(:path)?\}", value.replace("/", "%2F"), path)
+            bodies = NASTY_BODIES if method in ("POST", "PUT") else [None]
+            for body in bodies:
+                response = client.request(
+                    method,
+                    url,
+                    params=QUERY if body is None else None,
+                    content=None if body is None else _raw(body),
+                    headers={"content-type": "application/json"},
+                )
+                if response.status_code >= 500:
+                    failures.append(
+                        (method, url[:80], body, response.status_code, response.text[:200])
+                    )
+    assert failures == []
