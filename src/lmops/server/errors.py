@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,7 +28,7 @@ async def _lmops_error(request: Request, exc: LmopsError) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [_describe(e) for e in exc.errors()]
+    problems = describe_validation_errors(exc.errors())
     first_field = problems[0][0] if problems else None
     shown = "; ".join(f"{f}: {m}" if f else m for f, m in problems[:3]) or "invalid request"
     more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
@@ -35,6 +36,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(
         {"error": "invalid_input", "message": message, "field": first_field}, status_code=400
     )
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> list[tuple[str | None, str]]:
+    """(field, message) per pydantic error, the field dotted without its body/query prefix."""
+    return [_describe(e) for e in errors]
 
 
 def _describe(error: Any) -> tuple[str | None, str]:

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from lmops._version import __version__
 from lmops.core.errors import LmopsError
+from lmops.server.errors import describe_validation_errors
 from lmops.server.ui.nav import STAGES
 
 log = logging.getLogger(__name__)
@@ -81,16 +82,13 @@ class HtmlRoute(APIRoute):
             except LmopsError as exc:
                 return error_page(request, exc.status_code, exc.message)
             except RequestValidationError as exc:
-                problems = "; ".join(_describe(e) for e in exc.errors())
+                problems = "; ".join(
+                    f"{field}: {message}" if field else message
+                    for field, message in describe_validation_errors(exc.errors())
+                )
                 return error_page(request, 400, problems or "invalid request")
 
         return route
-
-
-def _describe(error: Any) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ())[1:])
-    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{loc}: {msg}" if loc else msg
 
 
 # -- assets ------------------------------------------------------------------------------
