@@ -17,6 +17,15 @@ from lmops._version import __version__
 # name -> module that defines it; nothing heavy is imported until a name is used.
 _LAZY = {
     "configure": "lmops.fluent.backends",
+    "span": "lmops.fluent.tracing",
+    "trace": "lmops.fluent.tracing",
+    "update_current_trace": "lmops.fluent.tracing",
+    "get_current_trace_id": "lmops.fluent.tracing",
+    "log_feedback": "lmops.fluent.tracing",
+    "get_trace": "lmops.fluent.tracing",
+    "search_traces": "lmops.fluent.tracing",
+    "flush_traces": "lmops.fluent.tracing",
+    "tracing_stats": "lmops.fluent.tracing",
     "ActiveRun": "lmops.fluent.tracking",
     "active_run": "lmops.fluent.tracking",
     "end_run": "lmops.fluent.tracking",
@@ -46,26 +55,52 @@ __all__ = [
     "configure",
     "end_run",
     "flush",
+    "flush_traces",
+    "get_current_trace_id",
     "get_metric_history",
     "get_run",
+    "get_trace",
     "list_experiments",
     "log_artifact",
+    "log_feedback",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
     "parse_uri",
     "search_runs",
+    "search_traces",
     "set_experiment",
     "set_tag",
     "set_tags",
+    "span",
     "start_run",
+    "trace",
+    "tracing_stats",
+    "update_current_trace",
 ]
 
 if TYPE_CHECKING:
-    from lmops.core.settings import Settings
-    from lmops.core.uris import parse_uri
-    from lmops.fluent.backends import configure
+    from lmops.core.settings import (
+        Settings,
+    )
+    from lmops.core.uris import (
+        parse_uri,
+    )
+    from lmops.fluent.backends import (
+        configure,
+    )
+    from lmops.fluent.tracing import (
+        flush_traces,
+        get_current_trace_id,
+        get_trace,
+        log_feedback,
+        search_traces,
+        span,
+        trace,
+        tracing_stats,
+        update_current_trace,
+    )
     from lmops.fluent.tracking import (
         ActiveRun,
         active_run,

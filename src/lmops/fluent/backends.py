@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from lmops.core.settings import Settings
+from lmops.tracing.entities import Span, Trace, TraceDetail, TracePage, TraceQuery
 from lmops.tracking.entities import Experiment, Metric, Run, RunArtifact, RunPage
 
 
@@ -51,9 +54,25 @@ class TrackingBackend(Protocol):
     def close(self) -> None: ...
 
 
+class TracingBackend(Protocol):
+    """What TracingStore (in-process) and TracingClient (remote) both offer."""
+
+    feedback: Any
+    prices: Any
+
+    def write_spans(self, batch: Sequence[Span]) -> int: ...
+    def get_trace(self, trace_id: str) -> TraceDetail: ...
+    def search_traces(self, query: TraceQuery | None = None) -> TracePage: ...
+    def get_session(self, session_id: str) -> list[Trace]: ...
+    def delete_trace(self, trace_id: str) -> None: ...
+    def delete_traces_before(self, before: datetime) -> int: ...
+    def close(self) -> None: ...
+
+
 _lock = threading.Lock()
 _settings: Settings | None = None
 _tracking: TrackingBackend | None = None
+_tracing: TracingBackend | None = None
 
 
 def settings() -> Settings:
@@ -67,15 +86,17 @@ def settings() -> Settings:
 
 def configure(**overrides: Any) -> Settings:
     """Point the SDK somewhere else, e.g. `configure(uri="http://127.0.0.1:5000")`."""
-    global _settings, _tracking
-    from lmops.fluent import tracking
+    global _settings, _tracking, _tracing
+    from lmops.fluent import tracing, tracking
 
     tracking.reset()
+    tracing.reset()
     with _lock:
         _settings = Settings(**overrides)
-        if _tracking is not None:
-            _tracking.close()
-        _tracking = None
+        for backend in (_tracking, _tracing):
+            if backend is not None:
+                backend.close()
+        _tracking = _tracing = None
     return _settings
 
 
@@ -87,6 +108,28 @@ def tracking_backend() -> TrackingBackend:
         if _tracking is None:
             _tracking = open_tracking(current)
         return _tracking
+
+
+def tracing_backend() -> TracingBackend:
+    """The tracing face for the current settings, created on first use."""
+    global _tracing
+    current = settings()
+    with _lock:
+        if _tracing is None:
+            _tracing = open_tracing(current)
+        return _tracing
+
+
+def open_tracing(s: Settings) -> TracingBackend:
+    """Build the tracing face named by `s.uri`."""
+    if s.is_remote:
+        from lmops.client import TracingClient, Transport
+
+        return TracingClient(Transport(s.uri, timeout=s.http_timeout))
+    from lmops.store import open_engine
+    from lmops.tracing.store import TracingStore
+
+    return TracingStore(open_engine(s.uri))
 
 
 def open_tracking(s: Settings) -> TrackingBackend:

@@ -10,9 +10,10 @@ from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
-from lmops.server.routers import system, tracking
+from lmops.server.routers import system, tracing, tracking
 from lmops.server.ui import pages
 from lmops.store import open_engine
+from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
 
@@ -37,11 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine=engine,
         artifacts=artifacts,
         tracking=TrackingStore(engine, artifacts),
+        tracing=TracingStore(engine),
     )
     install_error_handlers(app)
     system.install_request_metrics(app)
     app.include_router(system.health_router)
     app.include_router(system.metrics_router)
     app.include_router(tracking.router)
+    app.include_router(tracing.router)
+    app.include_router(tracing.token_router)
     pages.install(app)
     return app

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from lmops.artifacts import ArtifactStore
 from lmops.core.settings import Settings
+from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
 
@@ -21,6 +22,7 @@ class Services:
     engine: Engine
     artifacts: ArtifactStore
     tracking: TrackingStore
+    tracing: TracingStore
 
 
 def services(request: Request) -> Services:
@@ -32,10 +34,15 @@ def tracking_store(request: Request) -> TrackingStore:
     return services(request).tracking
 
 
+def tracing_store(request: Request) -> TracingStore:
+    return services(request).tracing
+
+
 def artifact_store(request: Request) -> ArtifactStore:
     return services(request).artifacts
 
 
 ServicesDep = Annotated[Services, Depends(services)]
 TrackingDep = Annotated[TrackingStore, Depends(tracking_store)]
+TracingDep = Annotated[TracingStore, Depends(tracing_store)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(artifact_store)]

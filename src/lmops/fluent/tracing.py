@@ -1,0 +1,294 @@
+"""`@lmops.trace`, `lmops.span`, `lmops.update_current_trace`, feedback and trace search."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar, overload
+
+from pydantic import ValidationError
+
+from lmops.core.errors import InvalidInput
+from lmops.fluent import backends
+from lmops.fluent.exporter import ExportStats, SpanExporter
+from lmops.tracing.entities import Feedback, SpanType, TraceDetail, TracePage, TraceQuery
+from lmops.tracing.live import LiveSpan, current_span
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MAX_STREAM_ITEMS = 1000
+
+_lock = threading.Lock()
+_exporter: SpanExporter | None = None
+
+
+def _span_exporter() -> SpanExporter:
+    global _exporter
+    if _exporter is None:
+        with _lock:
+            if _exporter is None:
+                _exporter = SpanExporter(backends.tracing_backend().write_spans)
+    return _exporter
+
+
+def _start(name: str, span_type: SpanType | str) -> LiveSpan:
+    live = LiveSpan(name, span_type, parent=current_span())
+    live.activate()
+    return live
+
+
+def _end(live: LiveSpan) -> None:
+    live.deactivate()
+    _span_exporter().put(live.finish())
+
+
+@contextmanager
+def span(
+    name: str,
+    type: SpanType | str = SpanType.UNKNOWN,
+    *,
+    inputs: Any = None,
+    attributes: dict[str, Any] | None = None,
+) -> Iterator[LiveSpan]:
+    """Record the block as a span (a child of the current one); exceptions mark it failed."""
+    live = _start(name, type)
+    if inputs is not None:
+        live.set_inputs(inputs)
+    if attributes:
+        live.set_attributes(attributes)
+    try:
+        yield live
+    except BaseException as exc:
+        live.record_exception(exc)
+        raise
+    finally:
+        _end(live)
+
+
+@overload
+def trace(func: F) -> F: ...
+@overload
+def trace(
+    *,
+    name: str | None = None,
+    span_type: SpanType | str = SpanType.UNKNOWN,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    func: F | None = None,
+    *,
+    name: str | None = None,
+    span_type: SpanType | str = SpanType.UNKNOWN,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> F | Callable[[F], F]:
+    """Record each call of a function (sync, async, generator, async generator) as a span."""
+
+    def decorate(fn: F) -> F:
+        label = name or fn.__qualname__
+        signature = inspect.signature(fn)
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> LiveSpan:
+            live = _start(label, span_type)
+            if capture_inputs:
+                live.set_inputs(_bound_inputs(signature, args, kwargs))
+            return live
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                live = begin(args, kwargs)
+                items: list[Any] = []
+                try:
+                    async for item in fn(*args, **kwargs):
+                        if len(items) < _MAX_STREAM_ITEMS:
+                            items.append(item)
+                        yield item
+                except BaseException as exc:
+                    live.record_exception(exc)
+                    raise
+                finally:
+                    if capture_outputs:
+                        live.set_outputs(items)
+                    _end(live)
+
+            return agen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                live = begin(args, kwargs)
+                items: list[Any] = []
+                try:
+                    for item in fn(*args, **kwargs):
+                        if len(items) < _MAX_STREAM_ITEMS:
+                            items.append(item)
+                        yield item
+                except BaseException as exc:
+                    live.record_exception(exc)
+                    raise
+                finally:
+                    if capture_outputs:
+                        live.set_outputs(items)
+                    _end(live)
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                live = begin(args, kwargs)
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    live.record_exception(exc)
+                    _end(live)
+                    raise
+                if capture_outputs:
+                    live.set_outputs(result)
+                _end(live)
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            live = begin(args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                live.record_exception(exc)
+                _end(live)
+                raise
+            if capture_outputs:
+                live.set_outputs(result)
+            _end(live)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(func) if func is not None else decorate
+
+
+def _bound_inputs(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        return {"args": args, "kwargs": kwargs}
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+
+def update_current_trace(
+    *,
+    user: str | None = None,
+    session: str | None = None,
+    tags: dict[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    environment: str | None = None,
+) -> None:
+    """Set who and what the current trace is about (user, session, tags, metadata)."""
+    live = current_span()
+    if live is None:
+        raise InvalidInput(
+            "no current trace: call this inside @lmops.trace or lmops.span", field="trace"
+        )
+    ctx = live.trace.context
+    if user is not None:
+        ctx.user_id = user
+    if session is not None:
+        ctx.session_id = session
+    if environment is not None:
+        ctx.environment = environment
+    ctx.tags.update(tags or {})
+    ctx.metadata.update(metadata or {})
+
+
+def get_current_trace_id() -> str | None:
+    live = current_span()
+    return live.trace_id if live is not None else None
+
+
+def flush_traces() -> None:
+    """Write every finished span queued so far."""
+    if _exporter is not None:
+        _exporter.flush()
+
+
+def tracing_stats() -> ExportStats:
+    """How many spans were queued, exported, dropped (queue full) and refused."""
+    return _span_exporter().stats
+
+
+def log_feedback(
+    trace_id: str,
+    name: str,
+    value: float | bool | str | None = None,
+    *,
+    source: str = "human",
+    comment: str | None = None,
+    span_id: str | None = None,
+    correction: Any = None,
+    kind: str | None = None,
+) -> Feedback:
+    """Attach feedback (a score, a thumbs up, a label, a text, a correction) to a trace."""
+    flush_traces()
+    found: Feedback = backends.tracing_backend().feedback.log_feedback(
+        trace_id,
+        name,
+        value,
+        source=source,
+        comment=comment,
+        span_id=span_id,
+        correction=correction,
+        kind=kind,
+    )
+    return found
+
+
+def get_trace(trace_id: str) -> TraceDetail:
+    flush_traces()
+    return backends.tracing_backend().get_trace(trace_id)
+
+
+def search_traces(**filters: Any) -> TracePage:
+    """Traces newest first with their totals; filters are the fields of TraceQuery
+    (start_after, user_id, session_id, tags, model, min_latency_ms, text, limit, cursor...)."""
+    flush_traces()
+    try:
+        query = TraceQuery(**filters)
+    except ValidationError as exc:
+        raise InvalidInput(
+            str(exc).splitlines()[0] + ": " + exc.errors()[0]["msg"],
+            field=".".join(str(p) for p in exc.errors()[0]["loc"]),
+        ) from None
+    return backends.tracing_backend().search_traces(query)
+
+
+def reset() -> None:
+    """Flush and forget the exporter (after `configure`)."""
+    global _exporter
+    with _lock:
+        if _exporter is not None:
+            _exporter.close()
+        _exporter = None
+
+
+def _after_fork_in_child() -> None:
+    global _exporter
+    if _exporter is not None:
+        _exporter.abandon()
+    _exporter = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
