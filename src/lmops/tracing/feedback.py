@@ -95,6 +95,10 @@ class FeedbackStore:
     # -- configs -------------------------------------------------------------------------
 
     def set_config(self, config: FeedbackConfig) -> FeedbackConfig:
+        check_text(config.name, "name")
+        check_text(config.description, "description")
+        for value in config.allowed_values or []:
+            check_text(value, "allowed_values")
         if config.kind == FeedbackKind.CATEGORICAL and not config.allowed_values:
             raise InvalidInput("a categorical config needs allowed_values", field="allowed_values")
         with writing(self.engine) as conn:

@@ -47,7 +47,9 @@ class PriceStore:
 
     def delete_price(self, model: str) -> None:
         with writing(self.engine) as conn:
-            done = conn.execute(model_prices.delete().where(model_prices.c.model == model))
+            done = conn.execute(
+                model_prices.delete().where(model_prices.c.model == check_text(model, "model"))
+            )
         if done.rowcount == 0:
             raise NotFound(f"no price for model {model!r}")
 
