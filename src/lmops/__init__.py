@@ -26,6 +26,7 @@ _LAZY = {
     "search_traces": "lmops.fluent.tracing",
     "flush_traces": "lmops.fluent.tracing",
     "tracing_stats": "lmops.fluent.tracing",
+    "with_current_context": "lmops.fluent.tracing",
     "ActiveRun": "lmops.fluent.tracking",
     "active_run": "lmops.fluent.tracking",
     "end_run": "lmops.fluent.tracking",
@@ -78,6 +79,7 @@ __all__ = [
     "trace",
     "tracing_stats",
     "update_current_trace",
+    "with_current_context",
 ]
 
 if TYPE_CHECKING:
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
         trace,
         tracing_stats,
         update_current_trace,
+        with_current_context,
     )
     from lmops.fluent.tracking import (
         ActiveRun,

@@ -208,9 +208,15 @@ def test_blob_upload_and_artifact_download(client: TestClient, run_id: str) -> N
 def test_every_route_calls_the_auth_dependency(client: TestClient) -> None:
     """A caller that `authorize` refuses gets nothing from any route but /health and docs."""
     app = client.app
-    open_paths = {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                  # an end user's feedback: the token in the path is the credential
-                  "/api/v1/feedback/by-token/{token}"}
+    open_paths = {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        # an end user's feedback: the token in the path is the credential
+        "/api/v1/feedback/by-token/{token}",
+    }
 
     def refuse() -> None:
         raise Unauthorized("no key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import os
@@ -19,6 +20,7 @@ from lmops.tracing.entities import Feedback, SpanType, TraceDetail, TracePage, T
 from lmops.tracing.live import LiveSpan, current_span
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _MAX_STREAM_ITEMS = 1000
 
 _lock = threading.Lock()
@@ -91,7 +93,7 @@ def trace(
     """Record each call of a function (sync, async, generator, async generator) as a span."""
 
     def decorate(fn: F) -> F:
-        label = name or fn.__qualname__
+        label = name or fn.__name__
         signature = inspect.signature(fn)
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> LiveSpan:
@@ -212,6 +214,19 @@ def update_current_trace(
         ctx.environment = environment
     ctx.tags.update(tags or {})
     ctx.metadata.update(metadata or {})
+
+
+def with_current_context(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wrap `fn` to run in a copy of this context, so that spans it makes in another thread
+    (`executor.submit(lmops.with_current_context(work), x)`) nest under the current span.
+    asyncio tasks copy the context by themselves."""
+    context = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> T:
+        return context.copy().run(fn, *args, **kwargs)
+
+    return run
 
 
 def get_current_trace_id() -> str | None:
