@@ -6,9 +6,10 @@ import os
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from lmops._version import __version__
-from lmops.cli import db, demo, server, tracking
+from lmops.cli import db, demo, server, tracing, tracking
 from lmops.core.errors import LmopsError
 
 
@@ -22,6 +23,12 @@ class LmopsGroup(click.Group):
             if os.environ.get("LMOPS_DEBUG"):
                 raise
             raise click.ClickException(exc.message) from None
+        except ValidationError as exc:
+            if os.environ.get("LMOPS_DEBUG"):
+                raise
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise click.ClickException(f"{where}: {first['msg']}") from None
 
 
 @click.group(cls=LmopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +42,8 @@ cli.add_command(demo.demo)
 cli.add_command(db.db)
 cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)
+cli.add_command(tracing.traces)
+cli.add_command(tracing.prices)
 
 
 def main() -> None:

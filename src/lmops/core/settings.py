@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     metric_batch_size: int = Field(default=5000, ge=1)
     metric_flush_interval: float = Field(default=0.5, gt=0)
     http_timeout: float = Field(default=30.0, gt=0)
+    trace_retention_days: int | None = Field(default=None, ge=1, le=36_500)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

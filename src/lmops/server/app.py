@@ -8,6 +8,7 @@ from lmops._version import __version__
 from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
+from lmops.server import retention
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
 from lmops.server.routers import system, tracing, tracking
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="lmops",
         version=__version__,
         description="Self-hosted LLMOps platform: REST API under /api/v1.",
+        lifespan=retention.lifespan,
     )
     app.state.services = Services(
         settings=settings,
