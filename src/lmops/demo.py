@@ -1,8 +1,11 @@
-"""The main job behind `make demo`: populate a demo experiment with real runs, then serve it.
+"""The main job behind `make demo`: populate a demo experiment with real runs and a traced
+demo app with feedback, then serve it.
 
 The runs really train: a logistic-regression classifier fitted by mini-batch SGD on a
-synthetic two-class data set, one run per learning rate, as children of a sweep run. Later
-stages extend this walk until it covers the whole lifecycle.
+synthetic two-class data set, one run per learning rate, as children of a sweep run. The
+traced app is a small question-answering chain over a few documents: a keyword retriever
+and a toy "model" that answers with the best sentence (no LLM: its token counts are word
+counts). Later stages extend this walk until it covers the whole lifecycle.
 """
 
 from __future__ import annotations
@@ -127,3 +130,91 @@ def populate() -> str:
         lmops.set_tags({"best_lr": str(best)}, run_id=sweep.id)
         lmops.log_metric("best/val_loss", val_loss[best], run_id=sweep.id)
     return backend.get_experiment_by_name(EXPERIMENT).id
+
+
+DOCS = {
+    "tracking": "lmops tracks experiments and runs. Metrics are logged through a queue and "
+    "written in batches, so logging never slows a training loop.",
+    "tracing": "Every LLM call becomes a span in a trace. Traces keep totals of tokens, cost "
+    "and latency, and people attach feedback to them.",
+    "storage": "The store is SQLite on a laptop and PostgreSQL for teams. Artifacts are "
+    "content-addressed files on disk or on S3-compatible storage.",
+}
+QUESTIONS = [
+    ("How does lmops log metrics without slowing training?", True),
+    ("What does a trace keep?", True),
+    ("Which databases does lmops use?", True),
+    ("Can lmops make coffee?", False),
+    ("Where are artifacts stored?", True),
+    ("What is attached to traces?", True),
+]
+DEMO_MODEL = "demo-extractive-1"
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,?!").lower() for w in text.split() if w.strip(".,?!")]
+
+
+@lmops.trace(span_type="RETRIEVER")
+def retrieve(question: str, k: int = 2) -> list[dict[str, object]]:
+    asked = set(_words(question))
+    scored = sorted(
+        ((len(asked & set(_words(text))), name) for name, text in DOCS.items()), reverse=True
+    )
+    return [{"doc": name, "score": score} for score, name in scored[:k] if score > 0]
+
+
+@lmops.trace(span_type="CHAT_MODEL")
+def generate(question: str, context: list[str]) -> str:
+    from lmops.tracing.live import current_span
+
+    asked = set(_words(question))
+    sentences = [s.strip() + "." for text in context for s in text.split(".") if s.strip()]
+    best = max(sentences, key=lambda s: len(asked & set(_words(s))), default="")
+    answer = best if best and asked & set(_words(best)) else "I do not know."
+    span = current_span()
+    if span is not None:
+        span.set_model(DEMO_MODEL, "lmops-demo")
+        span.set_usage(
+            input=len(_words(question)) + sum(len(_words(c)) for c in context),
+            output=len(_words(answer)),
+        )
+    return answer
+
+
+@lmops.trace(span_type="CHAIN", name="answer_question")
+def answer_question(question: str, user: str, session: str) -> str:
+    lmops.update_current_trace(user=user, session=session, tags={"app": "demo-qa"})
+    docs = retrieve(question)
+    return generate(question, [DOCS[str(d["doc"])] for d in docs])
+
+
+def populate_traces() -> int:
+    """Run the traced demo app over its questions and rate some answers; return traces made."""
+    from lmops.fluent.backends import tracing_backend
+    from lmops.tracing.entities import ModelPrice, TraceQuery
+
+    backend = tracing_backend()
+    if backend.search_traces(TraceQuery(tags={"app": "demo-qa"}, limit=1)).traces:
+        return 0
+    backend.prices.set_price(
+        ModelPrice(
+            model=DEMO_MODEL,
+            input_per_million=0.5,
+            output_per_million=1.5,
+            source="demo price for the toy model, not a real offer",
+        )
+    )
+    for i, (question, answerable) in enumerate(QUESTIONS):
+        with lmops.span("request", type="AGENT", inputs={"question": question}) as request:
+            answer = answer_question(question, user=f"user-{i % 3}", session=f"session-{i % 2}")
+            request.set_outputs({"answer": answer})
+            trace_id = request.trace_id
+        good = answerable and answer != "I do not know."
+        lmops.log_feedback(trace_id, "thumbs", good, comment=None if good else "not helpful")
+        if not good:
+            lmops.log_feedback(
+                trace_id, "correction", correction={"answer": "lmops does not make coffee."}
+            )
+    lmops.flush_traces()
+    return len(QUESTIONS)

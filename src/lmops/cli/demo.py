@@ -20,7 +20,11 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     s = settings()
     click.echo(f"lmops demo: store {s.uri}")
     experiment_id = demo_job.populate()
+    traced = demo_job.populate_traces()
+    if traced:
+        click.echo(f"  traced {traced} questions through the demo QA app, with feedback")
     if no_serve:
         return
-    click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}\n")
+    click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}")
+    click.echo(f"  Traces: http://{host}:{port}/traces\n")
     uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
