@@ -241,9 +241,13 @@ def log_metrics(
 
 
 def flush() -> None:
-    """Make every metric point queued so far durable; raise if a write failed."""
+    """Make every metric point and finished span queued so far durable; raise if a write
+    failed."""
+    from lmops.fluent.tracing import flush_traces
+
     if _flusher is not None:
         _flusher.flush()
+    flush_traces()
 
 
 def log_param(key: str, value: Any, *, run_id: str | None = None) -> None:
