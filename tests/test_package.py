@@ -17,6 +17,7 @@ LAYERS = {
     "store": 1,
     "artifacts": 1,
     "tracking": 2,
+    "tracing": 2,
     "client": 3,
     "fluent": 4,
     "server": 5,

@@ -17,6 +17,8 @@ from lmops._version import __version__
 # name -> module that defines it; nothing heavy is imported until a name is used.
 _LAZY = {
     "configure": "lmops.fluent.backends",
+    "instrument": "lmops.fluent.instrument",
+    "uninstrument": "lmops.fluent.instrument",
     "span": "lmops.fluent.tracing",
     "trace": "lmops.fluent.tracing",
     "update_current_trace": "lmops.fluent.tracing",
@@ -61,6 +63,7 @@ __all__ = [
     "get_metric_history",
     "get_run",
     "get_trace",
+    "instrument",
     "list_experiments",
     "log_artifact",
     "log_feedback",
@@ -78,6 +81,7 @@ __all__ = [
     "start_run",
     "trace",
     "tracing_stats",
+    "uninstrument",
     "update_current_trace",
     "with_current_context",
 ]
@@ -91,6 +95,10 @@ if TYPE_CHECKING:
     )
     from lmops.fluent.backends import (
         configure,
+    )
+    from lmops.fluent.instrument import (
+        instrument,
+        uninstrument,
     )
     from lmops.fluent.tracing import (
         flush_traces,

@@ -15,6 +15,7 @@ from lmops.core.errors import InvalidInput
 from lmops.core.ids import new_id
 from lmops.fluent.exporter import SpanExporter
 from lmops.tracing.entities import Span, SpanStatus, SpanType, TraceDetail
+from lmops.tracing.rows import span_row
 
 
 def _only_trace(tag: str) -> TraceDetail:
@@ -164,7 +165,9 @@ def test_a_full_queue_drops_and_counts_without_blocking() -> None:
 
     def app() -> None:
         for i in range(1000):
-            exporter.put(Span(trace_id=new_id(), span_id=f"{i:016x}", name="s", start_time=now))
+            exporter.put(
+                span_row(Span(trace_id=new_id(), span_id=f"{i:016x}", name="s", start_time=now))
+            )
 
     caller = threading.Thread(target=app)
     caller.start()

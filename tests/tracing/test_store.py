@@ -243,3 +243,24 @@ def test_deleting_old_traces_takes_everything_with_them(store: TracingStore) -> 
     assert store.get_trace(new).span_count == 1
     with pytest.raises(NotFound):
         store.delete_trace(old)
+
+
+def test_long_names_fit_their_columns(store: TracingStore) -> None:
+    t = new_id()
+    store.write_spans(
+        [
+            make_span(
+                t,
+                "n" * 1000,
+                start=utcnow(),
+                model="m" * 300,
+                provider="p" * 300,
+                context=TraceContext(user_id="u" * 300, tags={"k" * 300: "v" * 3000}),
+            )
+        ]
+    )
+    trace = store.get_trace(t)
+    assert len(trace.spans[0].name) == 1000
+    assert len(trace.spans[0].model or "") == 255
+    assert len(trace.user_id or "") == 255
+    assert trace.tags == {"k" * 250: "v" * 1000}

@@ -17,6 +17,7 @@ from lmops.tracing.entities import (
     TracePage,
     TraceQuery,
 )
+from lmops.tracing.rows import SpanRow, row_json
 
 
 class FeedbackClient:
@@ -84,6 +85,12 @@ class TracingClient:
     def write_spans(self, batch: Sequence[Span]) -> int:
         body = {"spans": [s.model_dump(mode="json") for s in batch]}
         accepted: int = self.t.request("POST", "/spans", json=body)["accepted"]
+        return accepted
+
+    def write_span_rows(self, rows: Sequence[SpanRow]) -> int:
+        accepted: int = self.t.request(
+            "POST", "/spans", json={"spans": [row_json(r) for r in rows]}
+        )["accepted"]
         return accepted
 
     def get_trace(self, trace_id: str) -> TraceDetail:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from multiprocessing import util as mp_util
 
 from lmops.core.errors import LmopsError, Unavailable
-from lmops.tracing.entities import Span
+from lmops.tracing.rows import SpanRow
 
 log = logging.getLogger(__name__)
-WriteSpans = Callable[[Sequence[Span]], object]
+WriteSpans = Callable[[Sequence[SpanRow]], object]
 _MAX_BACKOFF_S = 5.0
 
 
@@ -47,9 +47,9 @@ class SpanExporter:
         self.batch_size = batch_size
         self.interval = interval
         self.stats = ExportStats()
-        self._queue: queue.SimpleQueue[Span] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[SpanRow] = queue.SimpleQueue()
         self._max_queue = max_queue
-        self._retry: list[Span] = []
+        self._retry: list[SpanRow] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -59,7 +59,7 @@ class SpanExporter:
         atexit.register(self.close)
         mp_util.Finalize(self, self.close, exitpriority=100)
 
-    def put(self, span: Span) -> None:
+    def put(self, span: SpanRow) -> None:
         """Queue a finished span; never blocks (a full queue drops and counts)."""
         if self._queue.qsize() >= self._max_queue:
             self.stats.dropped += 1

@@ -32,7 +32,7 @@ def _span_exporter() -> SpanExporter:
     if _exporter is None:
         with _lock:
             if _exporter is None:
-                _exporter = SpanExporter(backends.tracing_backend().write_spans)
+                _exporter = SpanExporter(backends.tracing_backend().write_span_rows)
     return _exporter
 
 
@@ -42,7 +42,8 @@ def _start(name: str, span_type: SpanType | str) -> LiveSpan:
     return live
 
 
-def _end(live: LiveSpan) -> None:
+def end_span(live: LiveSpan) -> None:
+    """End a span and queue it for export (instrumentations call this)."""
     live.deactivate()
     _span_exporter().put(live.finish())
 
@@ -67,7 +68,7 @@ def span(
         live.record_exception(exc)
         raise
     finally:
-        _end(live)
+        end_span(live)
 
 
 @overload
@@ -94,12 +95,12 @@ def trace(
 
     def decorate(fn: F) -> F:
         label = name or fn.__name__
-        signature = inspect.signature(fn)
+        bind = _Binder(inspect.signature(fn))
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> LiveSpan:
             live = _start(label, span_type)
             if capture_inputs:
-                live.set_inputs(_bound_inputs(signature, args, kwargs))
+                live.set_inputs(bind(args, kwargs))
             return live
 
         if inspect.isasyncgenfunction(fn):
@@ -119,7 +120,7 @@ def trace(
                 finally:
                     if capture_outputs:
                         live.set_outputs(items)
-                    _end(live)
+                    end_span(live)
 
             return agen_wrapper  # type: ignore[return-value]
 
@@ -140,7 +141,7 @@ def trace(
                 finally:
                     if capture_outputs:
                         live.set_outputs(items)
-                    _end(live)
+                    end_span(live)
 
             return gen_wrapper  # type: ignore[return-value]
 
@@ -153,11 +154,11 @@ def trace(
                     result = await fn(*args, **kwargs)
                 except BaseException as exc:
                     live.record_exception(exc)
-                    _end(live)
+                    end_span(live)
                     raise
                 if capture_outputs:
                     live.set_outputs(result)
-                _end(live)
+                end_span(live)
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -169,11 +170,11 @@ def trace(
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 live.record_exception(exc)
-                _end(live)
+                end_span(live)
                 raise
             if capture_outputs:
                 live.set_outputs(result)
-            _end(live)
+            end_span(live)
             return result
 
         return wrapper  # type: ignore[return-value]
@@ -181,14 +182,26 @@ def trace(
     return decorate(func) if func is not None else decorate
 
 
-def _bound_inputs(
-    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    try:
-        bound = signature.bind_partial(*args, **kwargs)
-    except TypeError:
-        return {"args": args, "kwargs": kwargs}
-    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+class _Binder:
+    """Name a call's arguments as the signature does, precomputed once per function
+    (`Signature.bind` per call costs more than the rest of a span)."""
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        params = list(signature.parameters.values())
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.names = [p.name for p in params if p.kind in positional]
+        self.rest = next(
+            (p.name for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), "args"
+        )
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        inputs = dict(zip(self.names, args, strict=False))
+        if len(args) > len(self.names):
+            inputs[self.rest] = args[len(self.names) :]
+        inputs.update(kwargs)
+        inputs.pop("self", None)
+        inputs.pop("cls", None)
+        return inputs
 
 
 def update_current_trace(
@@ -205,15 +218,9 @@ def update_current_trace(
         raise InvalidInput(
             "no current trace: call this inside @lmops.trace or lmops.span", field="trace"
         )
-    ctx = live.trace.context
-    if user is not None:
-        ctx.user_id = user
-    if session is not None:
-        ctx.session_id = session
-    if environment is not None:
-        ctx.environment = environment
-    ctx.tags.update(tags or {})
-    ctx.metadata.update(metadata or {})
+    live.trace.update(
+        user=user, session=session, environment=environment, tags=tags, metadata=metadata
+    )
 
 
 def with_current_context(fn: Callable[..., T]) -> Callable[..., T]:

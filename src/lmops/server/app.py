@@ -11,7 +11,7 @@ from lmops.core.settings import Settings
 from lmops.server import retention
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
-from lmops.server.routers import system, tracing, tracking
+from lmops.server.routers import otlp, system, tracing, tracking
 from lmops.server.ui import pages
 from lmops.store import open_engine
 from lmops.tracing.store import TracingStore
@@ -49,5 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(tracing.router)
     app.include_router(tracing.token_router)
+    app.include_router(otlp.router)
     pages.install(app)
     return app

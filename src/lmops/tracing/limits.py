@@ -14,7 +14,12 @@ _MAX_DEPTH = 32
 def truncate_values(value: Any, limit: int = MAX_STRING, _depth: int = 0) -> Any:
     """Copy `value` with every string longer than `limit` cut and marked, NULs removed."""
     if isinstance(value, str):
-        value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+        if len(value) <= limit and value.isascii() and "\x00" not in value:
+            return value
+        if not value.isascii():  # lone surrogates cannot be stored: replace them
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        if "\x00" in value:
+            value = value.replace("\x00", "")
         if len(value) > limit:
             return f"{value[:limit]}…[truncated {len(value) - limit} characters]"
         return value
@@ -30,6 +35,14 @@ def truncate_values(value: Any, limit: int = MAX_STRING, _depth: int = 0) -> Any
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+def cut(value: Any, length: int) -> Any:
+    """Text for a column of `length` characters: cleaned, then cut without a marker."""
+    if not isinstance(value, str):
+        return value
+    clean: str = truncate_values(value, length)
+    return clean[:length]
 
 
 def preview(value: Any) -> str | None:

@@ -11,12 +11,12 @@ from typing import Any
 
 from lmops.core.ids import new_id, utcnow
 from lmops.tracing.entities import (
-    Span,
-    SpanEvent,
     SpanStatus,
     SpanType,
     TraceContext,
 )
+from lmops.tracing.limits import cut, truncate_values
+from lmops.tracing.rows import SpanRow
 from lmops.tracing.serialize import to_jsonable
 
 _current: contextvars.ContextVar[LiveSpan | None] = contextvars.ContextVar(
@@ -30,11 +30,43 @@ def current_span() -> LiveSpan | None:
 
 
 class LiveTrace:
-    """What all spans of one trace share while it is being recorded."""
+    """What all spans of one trace share while it is being recorded.
+
+    The trace context (user, session, tags...) travels on the root span and on any span
+    that ends after it changed, not on every span: copying it is most of a span's cost.
+    """
 
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
         self.context = TraceContext()
+        self._version = 0
+        self._sent = 0
+
+    def update(
+        self,
+        *,
+        user: str | None = None,
+        session: str | None = None,
+        environment: str | None = None,
+        tags: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        ctx = self.context
+        if user is not None:
+            ctx.user_id = user
+        if session is not None:
+            ctx.session_id = session
+        if environment is not None:
+            ctx.environment = environment
+        ctx.tags.update(tags or {})
+        ctx.metadata.update(to_jsonable(metadata or {}))
+        self._version += 1
+
+    def context_for(self, is_root: bool) -> dict[str, Any]:
+        if not is_root and self._version == self._sent:
+            return {}
+        self._sent = self._version
+        return self.context.model_dump(mode="json", exclude_defaults=True)
 
 
 class LiveSpan:
@@ -49,11 +81,11 @@ class LiveSpan:
         self.trace: LiveTrace = parent.trace if parent is not None else LiveTrace(new_id())
         self.span_id = secrets.token_hex(8)
         self.parent_span_id = parent.span_id if parent is not None else None
-        self.name = name
+        self.name: str = cut(name, 1000)
         self.span_type = SpanType(span_type)
         self.start_time: datetime = utcnow()
         self.attributes: dict[str, Any] = {}
-        self.events: list[SpanEvent] = []
+        self.events: list[dict[str, Any]] = []
         self.inputs: Any = None
         self.outputs: Any = None
         self.status = SpanStatus.UNSET
@@ -92,18 +124,23 @@ class LiveSpan:
         self.usage = {"input": input, "output": output, "cached": cached, "reasoning": reasoning}
 
     def set_model(self, model: str | None, provider: str | None = None) -> None:
-        self.model, self.provider = model, provider or self.provider
+        self.model = cut(model, 255)
+        self.provider = cut(provider, 255) or self.provider
 
     def set_cost(self, cost: float) -> None:
         """A cost the caller knows (else the server prices tokens from its price table)."""
         self.cost = cost
 
     def set_status(self, status: SpanStatus | str, message: str | None = None) -> None:
-        self.status, self.status_message = SpanStatus(status), message
+        self.status, self.status_message = SpanStatus(status), truncate_values(message)
 
     def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
         self.events.append(
-            SpanEvent(name=name, time=utcnow(), attributes=to_jsonable(attributes or {}))
+            {
+                "name": name,
+                "time": utcnow().isoformat(),
+                "attributes": to_jsonable(attributes or {}),
+            }
         )
 
     def record_exception(self, exc: BaseException) -> None:
@@ -128,30 +165,33 @@ class LiveSpan:
                 _current.set(None)
             self._token = None
 
-    def finish(self) -> Span:
+    def finish(self) -> SpanRow:
+        """End the span and return its row (see rows.py): values are already JSON-ready
+        and cut to size by to_jsonable, so the store inserts it as it is."""
         if self.status == SpanStatus.UNSET:
             self.status = SpanStatus.OK
-        return Span.model_construct(
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-            parent_span_id=self.parent_span_id,
-            name=self.name,
-            span_type=self.span_type,
-            start_time=self.start_time,
-            end_time=utcnow(),
-            status=self.status,
-            status_message=self.status_message,
-            attributes=self.attributes,
-            events=self.events,
-            inputs=self.inputs,
-            outputs=self.outputs,
-            input_tokens=self.usage.get("input"),
-            output_tokens=self.usage.get("output"),
-            cached_tokens=self.usage.get("cached"),
-            reasoning_tokens=self.usage.get("reasoning"),
-            cost=self.cost,
-            cost_source=None,
-            model=self.model,
-            provider=self.provider,
-            context=self.trace.context.model_copy(deep=True),
-        )
+        context = self.trace.context_for(self.parent_span_id is None)
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "span_type": self.span_type.value,
+            "start_time": self.start_time,
+            "end_time": utcnow(),
+            "status": self.status.value,
+            "status_message": self.status_message,
+            "attributes": self.attributes,
+            "events": self.events,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "input_tokens": self.usage.get("input"),
+            "output_tokens": self.usage.get("output"),
+            "cached_tokens": self.usage.get("cached"),
+            "reasoning_tokens": self.usage.get("reasoning"),
+            "cost": self.cost,
+            "cost_source": None,
+            "model": self.model,
+            "provider": self.provider,
+            "context": context,
+        }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, select
 
 from lmops.core.errors import NotFound
 from lmops.core.ids import utcnow
 from lmops.core.text import check_text
 from lmops.store.engine import writing
-from lmops.tracing.entities import ModelPrice, Span
+from lmops.tracing.entities import ModelPrice
 from lmops.tracing.tables import model_prices
 
 
@@ -63,27 +65,26 @@ class PriceStore:
             return {r["model"]: ModelPrice.model_validate(dict(r)) for r in rows}
 
 
-def price_span(span: Span, prices: dict[str, ModelPrice]) -> Span:
-    """Fill a span's cost from the price table, unless the caller reported one."""
-    if span.cost is not None:
-        return span if span.cost_source else span.model_copy(update={"cost_source": "reported"})
-    price = prices.get(span.model or "")
-    if price is None or (span.input_tokens is None and span.output_tokens is None):
-        return span
-    cached = span.cached_tokens or 0
-    reasoning = span.reasoning_tokens or 0
+def price_row(row: dict[str, Any], prices: dict[str, ModelPrice]) -> None:
+    """Fill a span row's cost from the price table, unless the caller reported one."""
+    if row["cost"] is not None:
+        row["cost_source"] = row["cost_source"] or "reported"
+        return
+    price = prices.get(row["model"] or "")
+    if price is None or (row["input_tokens"] is None and row["output_tokens"] is None):
+        return
+    cached = row["cached_tokens"] or 0
+    reasoning = row["reasoning_tokens"] or 0
     cached_rate = price.cached_input_per_million
     reasoning_rate = price.reasoning_per_million
     # Cached input tokens are part of the input count; priced apart only when a rate exists.
-    uncached = (span.input_tokens or 0) - (cached if cached_rate is not None else 0)
+    uncached = (row["input_tokens"] or 0) - (cached if cached_rate is not None else 0)
     # Reasoning tokens are part of the output count; likewise.
-    visible = (span.output_tokens or 0) - (reasoning if reasoning_rate is not None else 0)
-    cost = (
+    visible = (row["output_tokens"] or 0) - (reasoning if reasoning_rate is not None else 0)
+    row["cost"] = (
         max(uncached, 0) * price.input_per_million
         + max(visible, 0) * price.output_per_million
         + cached * (cached_rate or 0.0)
         + reasoning * (reasoning_rate or 0.0)
     ) / 1_000_000
-    return span.model_copy(
-        update={"cost": cost, "cost_source": f"price table: {price.model} ({price.source})"}
-    )
+    row["cost_source"] = f"price table: {price.model} ({price.source})"

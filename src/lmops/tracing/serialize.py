@@ -8,16 +8,29 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from lmops.tracing.limits import truncate_values
+
 _MAX_ITEMS = 1000
 _MAX_DEPTH = 16
 
 
+_PLAIN = frozenset({bool, int, type(None)})
+
+
 def to_jsonable(value: Any, _depth: int = 0) -> Any:
-    """A JSON-ready copy: pydantic models and dataclasses as dicts, unknown objects as repr."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """A JSON-ready copy, cut to the size limits: pydantic models and dataclasses as dicts,
+    unknown objects as repr, long strings truncated with a marker."""
+    kind = type(value)
+    if kind in _PLAIN:
         return value
+    if kind is str or kind is float:
+        return truncate_values(value)
     if _depth >= _MAX_DEPTH:
         return repr(value)[:200]
+    if isinstance(value, str | float):
+        return truncate_values(value)
+    if isinstance(value, bool | int):
+        return value
     if isinstance(value, Mapping):
         items = list(value.items())[:_MAX_ITEMS]
         return {str(k): to_jsonable(v, _depth + 1) for k, v in items}

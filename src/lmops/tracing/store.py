@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -38,11 +39,46 @@ from lmops.tracing.entities import (
     TraceQuery,
 )
 from lmops.tracing.feedback import FeedbackStore
-from lmops.tracing.limits import preview, truncate_values
-from lmops.tracing.prices import PriceStore, price_span
+from lmops.tracing.limits import cut, preview
+from lmops.tracing.prices import PriceStore, price_row
+from lmops.tracing.rows import SpanRow, span_row
 from lmops.tracing.tables import feedback, spans, trace_tags, traces
 
 _SPAN_COLUMNS = [c.name for c in spans.columns]
+_JSON_COLUMNS = {"attributes", "events", "inputs", "outputs", "context"}
+_CONTEXT_FIELDS = (
+    "user_id",
+    "session_id",
+    "environment",
+    "run_id",
+    "prompt_version",
+    "model_version",
+    "endpoint",
+)
+# Trace columns a batch may leave as they are (no root span in it, no context given).
+_KEPT_FIELDS = ("name", "input_preview", "output_preview", "tags", "metadata", *_CONTEXT_FIELDS)
+_UPDATED_FIELDS = (
+    *_KEPT_FIELDS,
+    "start_time",
+    "end_time",
+    "latency_ms",
+    "status",
+    "span_count",
+    "error_count",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost",
+    "models",
+    "updated_at",
+)
+# One statement for every trace of a batch (executemany), not one built per trace.
+_UPDATE_TRACE = (
+    traces.update()
+    .where(traces.c.trace_id == bindparam("_id"))
+    .values({f: bindparam(f"v_{f}") for f in _UPDATED_FIELDS})
+)
 
 
 class TracingStore:
@@ -53,6 +89,7 @@ class TracingStore:
         self.prices = PriceStore(engine)
         self.feedback = FeedbackStore(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._span_insert = _SpanInsert(engine)
 
     def close(self) -> None:
         """Nothing to release: the engine is shared by every store on the same URI."""
@@ -60,37 +97,36 @@ class TracingStore:
     # -- writing -------------------------------------------------------------------------
 
     def write_spans(self, batch: Sequence[Span]) -> int:
-        """Store spans and update their traces' totals in one transaction; return the count.
+        """Store validated spans (REST, OTLP); oversized values are cut with a marker."""
+        return self.write_span_rows([span_row(s) for s in batch])
 
-        A span sent twice replaces the first (exporters retry). A child may arrive before
-        its parent; the tree is built from parent ids when read, so it links up then.
+    def write_span_rows(self, rows: Sequence[SpanRow]) -> int:
+        """Store span rows and update their traces' totals in one transaction.
+
+        Rows come from `span_row` or from the SDK, which builds them clean. A span sent
+        twice replaces the first (exporters retry). A child may arrive before its parent;
+        the tree is built from parent ids when read, so it links up then.
         """
-        if not batch:
+        if not rows:
             return 0
-        prices = self.prices.prices_for({s.model for s in batch if s.model})
-        priced = [price_span(_clean(s), prices) for s in batch]
-        by_trace: dict[str, list[Span]] = defaultdict(list)
-        for span in priced:
-            by_trace[span.trace_id].append(span)
+        prices = self.prices.prices_for({r["model"] for r in rows if r["model"]})
+        by_trace: dict[str, list[SpanRow]] = defaultdict(list)
+        for row in rows:
+            if row["model"] in prices or row["cost"] is not None:
+                price_row(row, prices)
+            by_trace[row["trace_id"]].append(row)
         with writing(self.engine) as conn:
             self._ensure_traces(conn, by_trace)
-            stmt = self._insert(spans)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[spans.c.trace_id, spans.c.span_id],
-                    set_={c: stmt.excluded[c] for c in _SPAN_COLUMNS[2:]},
-                ),
-                [_span_row(s) for s in priced],
-            )
+            self._span_insert(conn, rows)
             self._refresh_traces(conn, by_trace)
-        return len(priced)
+        return len(rows)
 
-    def _ensure_traces(self, conn: Connection, by_trace: dict[str, list[Span]]) -> None:
+    def _ensure_traces(self, conn: Connection, by_trace: dict[str, list[SpanRow]]) -> None:
         now = utcnow()
         rows = [
             {
                 "trace_id": trace_id,
-                "start_time": min(s.start_time for s in group),
+                "start_time": min(r["start_time"] for r in group),
                 "status": SpanStatus.UNSET.value,
                 "span_count": 0,
                 "error_count": 0,
@@ -108,8 +144,11 @@ class TracingStore:
         ]
         conn.execute(self._insert(traces).on_conflict_do_nothing(), rows)
 
-    def _refresh_traces(self, conn: Connection, by_trace: dict[str, list[Span]]) -> None:
-        """Recompute totals from the stored spans; merge the batch's trace-level context."""
+    def _refresh_traces(self, conn: Connection, by_trace: dict[str, list[SpanRow]]) -> None:
+        """Recompute totals from the stored spans; merge the batch's trace-level context.
+
+        Four reads and two writes per batch, whatever the number of traces in it.
+        """
         ids = sorted(by_trace)
         totals = {r.trace_id: r for r in conn.execute(_totals_query(ids))}
         roots = {r.trace_id: r for r in conn.execute(_roots_query(ids))}
@@ -121,43 +160,47 @@ class TracingStore:
         ):
             models[trace_id].add(model)
         current = {
-            r.trace_id: r
+            r["trace_id"]: r
             for r in conn.execute(
-                select(traces.c.trace_id, traces.c.tags, traces.c.metadata).where(
+                select(traces.c.trace_id, *(traces.c[f] for f in _KEPT_FIELDS)).where(
                     traces.c.trace_id.in_(ids)
                 )
-            )
+            ).mappings()
         }
+        now = utcnow()
+        updates, tag_rows = [], []
         for trace_id in ids:
-            t, root = totals[trace_id], roots.get(trace_id)
-            values = _trace_values(t, root, sorted(models[trace_id]))
-            tags, meta = dict(current[trace_id].tags), dict(current[trace_id].metadata)
-            for span in by_trace[trace_id]:
-                ctx = span.context
-                tags.update(ctx.tags)
-                meta.update(ctx.metadata)
-                for field in (
-                    "user_id",
-                    "session_id",
-                    "environment",
-                    "run_id",
-                    "prompt_version",
-                    "model_version",
-                    "endpoint",
-                ):
-                    if getattr(ctx, field) is not None:
-                        values[field] = getattr(ctx, field)
-            values.update(tags=tags, metadata=meta, updated_at=utcnow())
-            conn.execute(traces.update().where(traces.c.trace_id == trace_id).values(**values))
-            if tags:
-                stmt = self._insert(trace_tags)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[trace_tags.c.trace_id, trace_tags.c.key],
-                        set_={"value": stmt.excluded.value},
-                    ),
-                    [{"trace_id": trace_id, "key": k, "value": v} for k, v in sorted(tags.items())],
+            values = {f: current[trace_id][f] for f in _KEPT_FIELDS}
+            values.update(
+                _trace_values(totals[trace_id], roots.get(trace_id), sorted(models[trace_id]))
+            )
+            tags, meta = dict(values["tags"]), dict(values["metadata"])
+            for row in by_trace[trace_id]:
+                ctx = row["context"]
+                if not ctx:
+                    continue
+                tags.update(
+                    {cut(k, 250): cut(str(v), 1000) for k, v in (ctx.get("tags") or {}).items()}
                 )
+                meta.update(ctx.get("metadata") or {})
+                for field in _CONTEXT_FIELDS:
+                    if ctx.get(field) is not None:
+                        values[field] = cut(str(ctx[field]), 255)
+            values.update(tags=tags, metadata=meta, updated_at=now)
+            updates.append({"_id": trace_id, **{f"v_{k}": v for k, v in values.items()}})
+            tag_rows += [
+                {"trace_id": trace_id, "key": k, "value": v} for k, v in sorted(tags.items())
+            ]
+        conn.execute(_UPDATE_TRACE, updates)
+        if tag_rows:
+            stmt = self._insert(trace_tags)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[trace_tags.c.trace_id, trace_tags.c.key],
+                    set_={"value": stmt.excluded.value},
+                ),
+                tag_rows,
+            )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -242,25 +285,76 @@ class TracingStore:
         return int(done.rowcount)
 
 
+class _SpanInsert:
+    """The spans upsert as one DB-API executemany over tuples: the hottest write of tracing.
+
+    SQLAlchemy's per-row parameter processing cost more than SQLite's own work here, so
+    the rows are bound by hand: JSON columns dumped once each, times through the column
+    type's own bind processor (the storage format stays SQLAlchemy's).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        pg = dialect.name == "postgresql"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        marks = [
+            f"CAST({mark} AS JSONB)" if pg and c in _JSON_COLUMNS else mark for c in _SPAN_COLUMNS
+        ]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _SPAN_COLUMNS[2:])
+        self.sql = (
+            f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join(marks)}) "
+            f"ON CONFLICT (trace_id, span_id) DO UPDATE SET {updates}"
+        )
+        bind: Callable[[Any], Any] | None = spans.c.start_time.type.bind_processor(dialect)
+        self.time: Callable[[Any], Any] = bind if bind is not None else _same
+
+    def __call__(self, conn: Connection, rows: Sequence[SpanRow]) -> None:
+        time, dump = self.time, _dump_json
+        params = []
+        for r in rows:
+            end = r["end_time"]
+            params.append(
+                (
+                    r["trace_id"],
+                    r["span_id"],
+                    r["parent_span_id"],
+                    r["name"],
+                    r["span_type"],
+                    time(r["start_time"]),
+                    time(end) if end is not None else None,
+                    r["status"],
+                    r["status_message"],
+                    dump(r["attributes"]),
+                    dump(r["events"]),
+                    dump(r["inputs"]),
+                    dump(r["outputs"]),
+                    r["input_tokens"],
+                    r["output_tokens"],
+                    r["cached_tokens"],
+                    r["reasoning_tokens"],
+                    r["cost"],
+                    r["cost_source"],
+                    r["model"],
+                    r["provider"],
+                    dump(r["context"]),
+                )
+            )
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _dump_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(value, separators=(",", ":"))
+
+
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _clean(span: Span) -> Span:
-    """Truncate oversized values with a marker instead of refusing the span."""
-    return span.model_copy(
-        update={
-            "attributes": truncate_values(span.attributes),
-            "inputs": truncate_values(span.inputs),
-            "outputs": truncate_values(span.outputs),
-            "name": check_text(span.name, "name"),
-        }
-    )
-
-
-def _span_row(span: Span) -> dict[str, Any]:
-    row = span.model_dump(mode="json", exclude={"start_time", "end_time"})
-    row["start_time"], row["end_time"] = span.start_time, span.end_time
-    return row
 
 
 def _span_entity(row: dict[str, Any]) -> Span:

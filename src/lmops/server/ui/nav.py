@@ -21,6 +21,6 @@ STAGES: tuple[Stage, ...] = (
     Stage("Evaluation", "/evaluation", False, "scorers, evaluations and comparisons"),
     Stage("Models", "/models", False, "the model registry: versions, aliases, approvals"),
     Stage("Serving", "/serving", False, "endpoints and the gateway"),
-    Stage("Traces", "/traces", False, "traces and spans of served requests"),
+    Stage("Traces", "/traces", True, "traces and spans of served requests"),
     Stage("Monitoring", "/monitoring", False, "time series, drift, alerts and feedback"),
 )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from lmops.server.ui import assets, experiments, runs, stages
+from lmops.server.ui import assets, experiments, runs, stages, traces
 
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
     stages.router,
     experiments.router,
     runs.router,
+    traces.router,
 )
 
 

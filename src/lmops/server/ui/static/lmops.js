@@ -112,3 +112,180 @@ document.addEventListener("DOMContentLoaded", () => {
   colorSwatches();
   setUpCharts();
 });
+
+// -- traces: the waterfall selects a span, long values expand, feedback posts ------------
+
+function selectSpan(spanId, focus) {
+  const panel = document.getElementById(`span-${spanId}`);
+  if (!panel) return false;
+  document.querySelectorAll(".span-panel").forEach((p) => { p.hidden = p !== panel; });
+  document.querySelectorAll(".wf-row").forEach((row) => {
+    const selected = row.dataset.spanId === spanId;
+    row.setAttribute("aria-selected", selected ? "true" : "false");
+    if (selected && focus) row.focus();
+  });
+  setUpCollapsibles(panel);  // sizes are only known once the panel shows
+  history.replaceState(null, "", `#span-${spanId}`);
+  return true;
+}
+
+function setUpWaterfall() {
+  const waterfall = document.getElementById("waterfall");
+  if (!waterfall) return;
+  const rows = () => Array.from(waterfall.querySelectorAll(".wf-row"));
+  waterfall.addEventListener("click", (event) => {
+    const row = event.target.closest(".wf-row");
+    if (row) selectSpan(row.dataset.spanId, false);
+  });
+  waterfall.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const all = rows();
+    const at = all.indexOf(document.activeElement);
+    const next = all[at + (event.key === "ArrowDown" ? 1 : -1)];
+    if (at >= 0 && next) {
+      event.preventDefault();
+      selectSpan(next.dataset.spanId, true);
+    }
+  });
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a.span-link");
+    if (link && selectSpan(link.dataset.spanId, true)) event.preventDefault();
+  });
+  const fromHash = window.location.hash.startsWith("#span-") && window.location.hash.slice(6);
+  if (!(fromHash && selectSpan(fromHash, false))) {
+    const first = rows()[0];
+    if (first) selectSpan(first.dataset.spanId, false);
+  }
+}
+
+function setUpCollapsibles(root) {
+  root.querySelectorAll(".collapsible:not([data-ready])").forEach((el) => {
+    if (el.offsetParent === null) return;  // hidden: measured when its panel opens
+    el.dataset.ready = "1";
+    if (el.scrollHeight <= el.clientHeight + 4) {
+      el.classList.remove("collapsible");
+      return;
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "expand-toggle";
+    button.textContent = `Show all (${el.textContent.length.toLocaleString()} characters)`;
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => {
+      const open = el.classList.toggle("expanded");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      button.textContent = open ? "Show less" : `Show all (${el.textContent.length.toLocaleString()} characters)`;
+    });
+    el.after(button);
+  });
+}
+
+function feedbackCell(row, text) {
+  const cell = row.insertCell();
+  cell.textContent = text;
+  return cell;
+}
+
+function addFeedbackRow(feedback) {
+  const table = document.getElementById("feedback-list");
+  const row = table.tBodies[0].insertRow();
+  row.className = "is-new";
+  row.dataset.feedbackId = feedback.id;
+  feedbackCell(row, feedback.name);
+  feedbackCell(row, feedback.value === null ? "" : String(feedback.value)).className = "fb-value";
+  feedbackCell(row, feedback.source);
+  feedbackCell(row, feedback.comment || "");
+  const correction = feedbackCell(row, "");
+  if (feedback.correction !== null && feedback.correction !== undefined) {
+    const pre = document.createElement("pre");
+    pre.className = "value text";
+    pre.textContent = typeof feedback.correction === "string"
+      ? feedback.correction : JSON.stringify(feedback.correction, null, 2);
+    correction.appendChild(pre);
+  }
+  feedbackCell(row, feedback.created_at.replace("T", " ").slice(0, 19)).className = "nowrap";
+  table.hidden = false;
+  document.getElementById("feedback-empty").hidden = true;
+  const count = document.getElementById("feedback-count");
+  if (count) count.textContent = String(Number(count.textContent) + 1);
+}
+
+function feedbackItems(form) {
+  const pressed = form.querySelector(".thumb[aria-pressed=true]");
+  const score = form.elements.score.value.trim();
+  const comment = form.elements.comment.value.trim() || null;
+  const correction = form.elements.correction.value.trim();
+  const items = [];
+  if (pressed) items.push({ name: "thumbs", value: pressed.dataset.value === "true" });
+  if (score !== "") {
+    const value = Number(score);
+    if (!Number.isFinite(value)) throw new Error("the score must be a number");
+    items.push({ name: "score", value });
+  }
+  if (correction) items.push({ name: "correction", value: null, correction });
+  if (items.length === 0 && comment) items.push({ name: "comment", value: comment });
+  else if (comment) items.forEach((item) => { item.comment = comment; });
+  if (items.length === 0) throw new Error("choose good or bad, or give a score, a comment or a correction");
+  return items;
+}
+
+async function postFeedback(traceId, item) {
+  const response = await fetch(`/api/v1/traces/${encodeURIComponent(traceId)}/feedback`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ ...item, source: "human" }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  return body;
+}
+
+function setUpFeedback() {
+  const form = document.getElementById("feedback-form");
+  if (!form) return;
+  const status = document.getElementById("feedback-status");
+  const say = (text, failed) => {
+    status.textContent = text;
+    status.classList.toggle("failed", failed);
+  };
+  form.querySelectorAll(".thumb").forEach((thumb) => {
+    thumb.addEventListener("click", () => {
+      const on = thumb.getAttribute("aria-pressed") !== "true";
+      form.querySelectorAll(".thumb").forEach((t) => t.setAttribute("aria-pressed", "false"));
+      thumb.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    let items;
+    try {
+      items = feedbackItems(form);
+    } catch (error) {
+      say(error.message, true);
+      return;
+    }
+    button.disabled = true;
+    say("Sending…", false);
+    let sent = 0;
+    try {
+      for (const item of items) {
+        addFeedbackRow(await postFeedback(form.dataset.traceId, item));
+        sent += 1;
+      }
+      form.reset();
+      form.querySelectorAll(".thumb").forEach((t) => t.setAttribute("aria-pressed", "false"));
+      say(`Saved ${sent} feedback ${sent === 1 ? "item" : "items"}.`, false);
+    } catch (error) {
+      say(`Not saved: ${error.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpWaterfall();
+  setUpCollapsibles(document);
+  setUpFeedback();
+});
