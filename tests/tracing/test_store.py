@@ -264,3 +264,16 @@ def test_long_names_fit_their_columns(store: TracingStore) -> None:
     assert len(trace.spans[0].model or "") == 255
     assert len(trace.user_id or "") == 255
     assert trace.tags == {"k" * 250: "v" * 1000}
+
+
+def test_sessions_are_listed_from_trace_totals(store: TracingStore) -> None:
+    now = utcnow()
+    for i, (session, user) in enumerate([("a", "u1"), ("b", "u2"), ("a", "u3"), (None, "u4")]):
+        store.write_spans([make_span(new_id(), f"turn-{i}", start=now + timedelta(seconds=i),
+                                     inputs=f"q{i}", outputs=f"r{i}", input_tokens=2,
+                                     context=TraceContext(session_id=session, user_id=user))])
+    sessions = store.list_sessions()
+    assert [s.session_id for s in sessions] == ["a", "b"]
+    a = sessions[0]
+    assert (a.trace_count, a.users, a.tokens) == (2, ["u1", "u3"], 4)
+    assert (a.last_input_preview, a.last_output_preview) == ("q2", "r2")

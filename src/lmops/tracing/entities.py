@@ -145,6 +145,20 @@ class Trace(BaseModel):
     feedback_count: int = 0
 
 
+class SessionSummary(BaseModel):
+    """A session: its traces counted, its users, when it was active, its last exchange."""
+
+    session_id: str
+    trace_count: int
+    users: list[str]
+    first_start: datetime
+    last_start: datetime
+    tokens: int
+    cost: float | None
+    last_input_preview: str | None = None
+    last_output_preview: str | None = None
+
+
 class FeedbackKind(StrEnum):
     NUMERIC = "numeric"
     BOOLEAN = "boolean"

@@ -31,6 +31,7 @@ from lmops.core.text import check_text
 from lmops.store.engine import writing
 from lmops.tracing.entities import (
     Feedback,
+    SessionSummary,
     Span,
     SpanStatus,
     Trace,
@@ -267,6 +268,64 @@ class TracingStore:
         if not found:
             raise NotFound(f"no session {session_id!r}")
         return found
+
+    def list_sessions(self, limit: int = 50) -> list[SessionSummary]:
+        """Sessions, most recently active first, from the traces table alone."""
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500", field="limit")
+        t = traces.c
+        last_start = func.max(t.start_time).label("last_start")
+        grouped = (
+            select(
+                t.session_id,
+                func.count().label("trace_count"),
+                func.min(t.start_time).label("first_start"),
+                last_start,
+                func.sum(t.input_tokens + t.output_tokens).label("tokens"),
+                func.sum(t.cost).label("cost"),
+            )
+            .where(t.session_id.is_not(None))
+            .group_by(t.session_id)
+            .order_by(last_start.desc(), t.session_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(grouped).mappings()]
+            ids = [r["session_id"] for r in rows]
+            users: dict[str, set[str]] = defaultdict(set)
+            for session_id, user_id in conn.execute(
+                select(t.session_id, t.user_id)
+                .distinct()
+                .where(t.session_id.in_(ids), t.user_id.is_not(None))
+            ):
+                users[session_id].add(user_id)
+            newest = (
+                select(t.session_id, func.max(t.start_time).label("at"))
+                .where(t.session_id.in_(ids))
+                .group_by(t.session_id)
+                .subquery()
+            )
+            previews: dict[str, tuple[Any, Any]] = {
+                session_id: (given, answered)
+                for session_id, given, answered in conn.execute(
+                    select(t.session_id, t.input_preview, t.output_preview).join(
+                        newest,
+                        and_(t.session_id == newest.c.session_id, t.start_time == newest.c.at),
+                    )
+                )
+            }
+        return [
+            SessionSummary.model_validate(
+                {
+                    **r,
+                    "users": sorted(users[r["session_id"]]),
+                    "tokens": r["tokens"] or 0,
+                    "last_input_preview": previews.get(r["session_id"], (None, None))[0],
+                    "last_output_preview": previews.get(r["session_id"], (None, None))[1],
+                }
+            )
+            for r in rows
+        ]
 
     # -- deleting ------------------------------------------------------------------------
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -17,14 +15,14 @@ from lmops.server.ui.payloads import describe, format_cost, format_ms, format_pr
 from lmops.server.ui.rendering import HtmlRoute, render
 from lmops.server.ui.trace_filters import RANGE_LABELS, TraceFilters
 from lmops.server.ui.waterfall import build_waterfall
-from lmops.tracing.entities import FeedbackConfig, Span, SpanStatus, Trace, TracePage
+from lmops.tracing.entities import FeedbackConfig, Span, SpanStatus, TracePage
 from lmops.tracing.store import TracingStore
 
 router = APIRouter(dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"])
 
 Text = Annotated[str, Query(max_length=4000)]
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-RECENT_TRACES = 500  # the sessions page groups the newest traces by session
+SESSIONS_SHOWN = 100
 FEEDBACK_NAMES = ("thumbs", "score", "comment", "correction")
 
 # Formatting helpers every trace template may call.
@@ -101,28 +99,10 @@ def trace_page(request: Request, trace_id: str, store: TracingDep) -> Response:
     return _render(request, "trace.html", context)
 
 
-@dataclass(frozen=True)
-class SessionSummary:
-    session_id: str
-    traces: int
-    users: list[str]
-    last: Trace
-
-
 @router.get("/sessions", include_in_schema=False)
 def sessions_page(request: Request, store: TracingDep) -> Response:
-    """Sessions seen among the newest traces, most recent first."""
-    recent = store.search_traces(_recent_query()).traces
-    counts = Counter(t.session_id for t in recent if t.session_id)
-    users: dict[str, set[str]] = defaultdict(set)
-    last: dict[str, Trace] = {}
-    for t in recent:  # newest first: the first trace met is the session's last
-        if t.session_id:
-            last.setdefault(t.session_id, t)
-            if t.user_id:
-                users[t.session_id].add(t.user_id)
-    seen = [SessionSummary(s, counts[s], sorted(users[s]), t) for s, t in last.items()]
-    context = {"section": "/traces", "sessions": seen, "window": len(recent)}
+    """Sessions, most recently active first."""
+    context = {"section": "/traces", "sessions": store.list_sessions(limit=SESSIONS_SHOWN)}
     return _render(request, "sessions.html", context)
 
 
@@ -150,10 +130,6 @@ def session_page(request: Request, session_id: str, store: TracingDep) -> Respon
 
 def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     return render(request, name, {**HELPERS, **context}, status_code=status)
-
-
-def _recent_query() -> Any:
-    return TraceFilters().to_query().model_copy(update={"limit": RECENT_TRACES})
 
 
 def _feedback_configs(store: TracingStore) -> dict[str, FeedbackConfig]:
