@@ -114,3 +114,28 @@ def test_threads_can_each_have_their_own_run(sdk: str) -> None:
         assert run.metrics == {"score": float(k)}
         assert run.status.value == "FINISHED"
     assert lmops.get_run(main.id).metrics == {"main": 1.0}
+
+
+def test_spans_survive_a_server_restart(own_server: LiveServer) -> None:
+    @lmops.trace
+    def step(i: int) -> int:
+        return i
+
+    def run_traces(tag: str) -> None:
+        for i in range(50):
+            with lmops.span("request"):
+                lmops.update_current_trace(tags={"batch": tag})
+                step(i)
+
+    run_traces("before")
+    lmops.flush()
+    own_server.stop()
+    run_traces("during")  # the app goes on while the server is down
+    with pytest.raises(Unavailable):
+        lmops.flush()
+    own_server.start()
+    lmops.flush()
+    for tag in ("before", "during"):
+        page = lmops.search_traces(tags={"batch": tag}, limit=100)
+        assert len(page.traces) == 50
+        assert all(t.span_count == 2 for t in page.traces)
