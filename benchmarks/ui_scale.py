@@ -1,7 +1,8 @@
-"""How the UI and its APIs hold up at the scale the issue names: 10,000 runs in one
-experiment and 100,000 points in one metric.
+"""How the UI and its APIs hold up at the scale the issues name: 10,000 runs in one
+experiment, 100,000 points in one metric, and 1,000,000 spans of traces.
 
-    .venv/bin/python benchmarks/ui_scale.py [--runs 10000] [--points 100000] [--repeat 5]
+    .venv/bin/python benchmarks/ui_scale.py [--runs 10000] [--points 100000]
+                                            [--spans 1000000] [--repeat 5]
 
 It fills a fresh SQLite store in a temp dir, starts a real `lmops server` on a free port,
 and times each request (median and max of --repeat tries, after one warm-up): the runs
@@ -83,6 +84,56 @@ def populate(home: Path, n_runs: int, n_points: int) -> tuple[str, list[str]]:
     return exp.id, [long_run.id, run_rows[0]["id"], run_rows[1]["id"]]
 
 
+def populate_traces(home: Path, n_spans: int) -> tuple[str, str]:
+    """Traces of 5 spans each (a root and 4 children), over 1,000 sessions and 500 users."""
+    from datetime import timedelta
+
+    from lmops.tracing.store import TracingStore
+
+    store = TracingStore(open_engine(f"sqlite:///{home / 'lmops.db'}"))
+    start = utcnow() - timedelta(days=1)
+    batch: list[dict[str, object]] = []
+    trace_id = ""
+    for n in range(n_spans // 5):
+        trace_id = new_id()
+        at = start + timedelta(milliseconds=n)
+        root = f"{n:016x}"
+        for k in range(5):
+            batch.append(
+                {
+                    "trace_id": trace_id,
+                    "span_id": root if k == 0 else f"{n:012x}{k:04x}",
+                    "parent_span_id": None if k == 0 else root,
+                    "name": "chat" if k == 0 else f"step-{k}",
+                    "span_type": "CHAIN" if k == 0 else "LLM",
+                    "start_time": at,
+                    "end_time": at + timedelta(milliseconds=20 + k),
+                    "status": "OK",
+                    "status_message": None,
+                    "attributes": {},
+                    "events": [],
+                    "inputs": {"question": f"question {n}"},
+                    "outputs": f"answer {n}",
+                    "input_tokens": None if k == 0 else 12,
+                    "output_tokens": None if k == 0 else 30,
+                    "cached_tokens": None,
+                    "reasoning_tokens": None,
+                    "cost": None,
+                    "cost_source": None,
+                    "model": None if k == 0 else "model-a",
+                    "provider": None,
+                    "context": {"user_id": f"user-{n % 500}", "session_id": f"session-{n % 1000}"}
+                    if k == 0
+                    else {},
+                }
+            )
+        if len(batch) >= 5000:
+            store.write_span_rows(batch)
+            batch = []
+    store.write_span_rows(batch)
+    return trace_id, "user-7"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
@@ -113,6 +165,12 @@ def main() -> None:
         exp_id, (long_id, a, b) = populate(home, args.runs, args.points)
         print(
             f"populated {args.runs:,} runs and a {args.points:,}-point metric "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+        start = time.perf_counter()
+        last_trace, user = populate_traces(home, args.spans)
+        print(
+            f"populated {args.spans:,} spans ({args.spans // 5:,} traces) "
             f"in {time.perf_counter() - start:.1f} s"
         )
         port = free_port()
@@ -159,6 +217,11 @@ def main() -> None:
                     ("history API, all points", f"/api/v1/runs/{long_id}/metrics/history?key=loss"),
                     ("compare page, 3 runs", f"/compare?runs={long_id},{a},{b}"),
                     ("search API, 1000 runs sorted", None),
+                    ("traces list, page 1", "/traces"),
+                    ("traces list, one user", f"/traces?user={user}"),
+                    ("traces list, min latency 23 ms", "/traces?min_latency=23"),
+                    ("trace page (5 spans)", f"/traces/{last_trace}"),
+                    ("sessions page", "/sessions"),
                 ]
                 print(
                     f"\n{'request':<40} {'median ms':>10} {'max ms':>9} {'status':>7} {'bytes':>10}"
