@@ -243,6 +243,6 @@ def test_without_langchain_core_the_import_names_the_extra(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "langchain_core.callbacks", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "lmops.fluent.instrument.langchain")
+    monkeypatch.delitem(sys.modules, "lmops.fluent.instrument.langchain", raising=False)
     with pytest.raises(MissingExtra, match=r"lmops\[langchain\]"):
         importlib.import_module("lmops.fluent.instrument.langchain")

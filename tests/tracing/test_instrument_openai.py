@@ -459,7 +459,7 @@ def test_a_raw_response_stays_the_callers_to_read(sdk: str, client: openai.OpenA
 
 def test_without_openai_the_import_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # as if it were not installed
-    monkeypatch.delitem(sys.modules, "lmops.fluent.instrument.openai")
+    monkeypatch.delitem(sys.modules, "lmops.fluent.instrument.openai", raising=False)
     with pytest.raises(MissingExtra, match=r"lmops\[openai\]"):
         importlib.import_module("lmops.fluent.instrument.openai")
 

@@ -269,9 +269,19 @@ def test_long_names_fit_their_columns(store: TracingStore) -> None:
 def test_sessions_are_listed_from_trace_totals(store: TracingStore) -> None:
     now = utcnow()
     for i, (session, user) in enumerate([("a", "u1"), ("b", "u2"), ("a", "u3"), (None, "u4")]):
-        store.write_spans([make_span(new_id(), f"turn-{i}", start=now + timedelta(seconds=i),
-                                     inputs=f"q{i}", outputs=f"r{i}", input_tokens=2,
-                                     context=TraceContext(session_id=session, user_id=user))])
+        store.write_spans(
+            [
+                make_span(
+                    new_id(),
+                    f"turn-{i}",
+                    start=now + timedelta(seconds=i),
+                    inputs=f"q{i}",
+                    outputs=f"r{i}",
+                    input_tokens=2,
+                    context=TraceContext(session_id=session, user_id=user),
+                )
+            ]
+        )
     sessions = store.list_sessions()
     assert [s.session_id for s in sessions] == ["a", "b"]
     a = sessions[0]

@@ -14,6 +14,7 @@ from lmops.core.errors import InvalidInput
 _INTEGRATIONS = {
     "langchain": "lmops.fluent.instrument.langchain",
     "openai": "lmops.fluent.instrument.openai",
+    "transformers": "lmops.fluent.instrument.transformers",
 }
 
 _lock = threading.Lock()
@@ -21,7 +22,7 @@ _active: set[str] = set()
 
 
 def instrument(name: str) -> None:
-    """Record every call of a library ("openai", "langchain") as spans; twice is a no-op."""
+    """Record every call of a library ("openai", "transformers"...) as spans; twice is a no-op."""
     key = _known(name)
     with _lock:
         if key in _active:
