@@ -405,12 +405,16 @@ def _same(value: Any) -> Any:
     return value
 
 
+# One encoder: json.dumps with options builds a new one on every call.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _dump_json(value: Any) -> str | None:
     if value is None:
         return None
     if not value and isinstance(value, dict | list):
         return "{}" if isinstance(value, dict) else "[]"
-    return json.dumps(value, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 # -- helpers -------------------------------------------------------------------------------
