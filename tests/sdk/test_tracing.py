@@ -178,3 +178,36 @@ def test_a_full_queue_drops_and_counts_without_blocking() -> None:
     exporter.flush()
     assert exporter.stats.exported == sum(written) == exporter.stats.queued
     exporter.close()
+
+
+def test_a_paused_generator_is_not_the_current_span(sdk: str) -> None:
+    from lmops.tracing.live import current_span
+
+    @lmops.trace
+    def numbers() -> Iterator[int]:
+        yield 1
+        yield 2
+
+    @lmops.trace
+    def unrelated() -> str | None:
+        return lmops.get_current_trace_id()
+
+    gen = numbers()
+    assert next(gen) == 1
+    assert current_span() is None  # the generator is paused: its span is not current
+    other = unrelated()
+    assert list(gen) == [2]
+    lmops.flush()
+    assert other is not None
+    assert lmops.get_trace(other).span_count == 1
+
+
+def test_one_bad_span_does_not_sink_its_batch(sdk: str) -> None:
+    tag = new_id()
+    for i in range(5):
+        with lmops.span("ok") as s:
+            lmops.update_current_trace(tags={"test": tag})
+            if i == 2:
+                s.set_usage(input=2**70)  # no database column holds this
+    lmops.flush()
+    assert len(lmops.search_traces(tags={"test": tag}).traces) == 4

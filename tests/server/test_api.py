@@ -186,6 +186,7 @@ def test_bad_inputs_never_answer_500(client: TestClient, run_id: str) -> None:
         ("GET", f"/api/v1/runs/{run_id}/metrics/history?key=loss&max_points=1", None),
         ("GET", f"/api/v1/runs/{run_id}/artifacts/nothing", None),
         ("PUT", "/api/v1/experiments/by-name?name=", None),
+        ("POST", f"/api/v1/traces/{'0' * 32}/feedback", {"name": "x", "span_id": "z" * 40}),
     ]
     for method, path, body in attempts:
         response = client.request(method, path, json=body)

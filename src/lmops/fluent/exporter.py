@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing import util as mp_util
 
-from lmops.core.errors import LmopsError, Unavailable
+from lmops.core.errors import LmopsError, RemoteError, Unavailable
 from lmops.tracing.rows import SpanRow
 
 log = logging.getLogger(__name__)
 WriteSpans = Callable[[Sequence[SpanRow]], object]
 _MAX_BACKOFF_S = 5.0
+_REMOTE_RETRIES = 3
 
 
 @dataclass
@@ -54,6 +55,7 @@ class SpanExporter:
         self._wake = threading.Event()
         self._closed = False
         self._warned = False
+        self._failures = 0
         self._thread = threading.Thread(target=self._loop, name="lmops-span-exporter", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -108,8 +110,8 @@ class SpanExporter:
             try:
                 self._drain()
                 backoff = self.interval
-            except Unavailable as exc:
-                log.debug("lmops: store unavailable, retrying spans: %s", exc)
+            except (Unavailable, RemoteError) as exc:
+                log.debug("lmops: spans not written yet, retrying: %s", exc)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
     def _drain(self) -> None:
@@ -121,13 +123,49 @@ class SpanExporter:
                 if not batch:
                     return
                 try:
-                    self.write(batch)
-                except Unavailable:
+                    self._write(batch)
+                except (Unavailable, RemoteError):
                     self._retry = batch  # kept outside the queue: retried first
                     raise
-                except Exception as exc:  # retrying cannot help
-                    self.stats.failed += len(batch)
-                    reason = exc.message if isinstance(exc, LmopsError) else repr(exc)
-                    log.error("lmops: %d spans were refused: %s", len(batch), reason)
-                    continue
-                self.stats.exported += len(batch)
+                self._failures = 0
+
+    def _write(self, batch: list[SpanRow]) -> None:
+        """Write a batch; when it is refused, halve it until only the bad spans are left.
+
+        Span writes are idempotent (by trace and span id), so a batch whose answer was
+        lost (a dropped connection, a 500) is sent again, a few times, before it is split.
+        """
+        try:
+            self.write(batch)
+        except Unavailable:
+            raise
+        except RemoteError:
+            self._failures += 1
+            if self._failures < _REMOTE_RETRIES:
+                raise
+            self._failures = 0
+            self._split(batch)
+        except Exception:
+            self._split(batch)
+        else:
+            self.stats.exported += len(batch)
+
+    def _split(self, batch: list[SpanRow]) -> None:
+        if len(batch) == 1:
+            self.stats.failed += 1
+            log.error(
+                "lmops: span %s of trace %s was refused",
+                batch[0].get("span_id"),
+                batch[0].get("trace_id"),
+            )
+            return
+        half = len(batch) // 2
+        for part in (batch[:half], batch[half:]):
+            try:
+                self.write(part)
+            except Unavailable:
+                raise  # the whole batch is retried; spans already written are overwritten
+            except Exception:
+                self._split(part)
+            else:
+                self.stats.exported += len(part)

@@ -103,24 +103,47 @@ def trace(
                 live.set_inputs(bind(args, kwargs))
             return live
 
+        def open_span(args: tuple[Any, ...], kwargs: dict[str, Any]) -> LiveSpan:
+            # A generator's span is current only while its body runs (inside next()),
+            # never while the caller holds it between items.
+            live = LiveSpan(label, span_type, parent=current_span())
+            if capture_inputs:
+                live.set_inputs(bind(args, kwargs))
+            return live
+
+        def close_span(live: LiveSpan, items: list[Any], exc: BaseException | None) -> None:
+            if exc is not None and not isinstance(exc, GeneratorExit):
+                live.record_exception(exc)
+            if capture_outputs:
+                live.set_outputs(items)
+            end_span(live)
+
         if inspect.isasyncgenfunction(fn):
 
             @functools.wraps(fn)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                live = begin(args, kwargs)
+                live = open_span(args, kwargs)
+                inner = fn(*args, **kwargs)
                 items: list[Any] = []
+                failure: BaseException | None = None
                 try:
-                    async for item in fn(*args, **kwargs):
+                    while True:
+                        live.activate()
+                        try:
+                            item = await inner.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            live.deactivate()
                         if len(items) < _MAX_STREAM_ITEMS:
                             items.append(item)
                         yield item
                 except BaseException as exc:
-                    live.record_exception(exc)
+                    failure = exc
+                    await inner.aclose()
                     raise
                 finally:
-                    if capture_outputs:
-                        live.set_outputs(items)
-                    end_span(live)
+                    close_span(live, items, failure)
 
             return agen_wrapper  # type: ignore[return-value]
 
@@ -128,20 +151,28 @@ def trace(
 
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                live = begin(args, kwargs)
+                live = open_span(args, kwargs)
+                inner = fn(*args, **kwargs)
                 items: list[Any] = []
+                failure: BaseException | None = None
                 try:
-                    for item in fn(*args, **kwargs):
+                    while True:
+                        live.activate()
+                        try:
+                            item = next(inner)
+                        except StopIteration:
+                            break
+                        finally:
+                            live.deactivate()
                         if len(items) < _MAX_STREAM_ITEMS:
                             items.append(item)
                         yield item
                 except BaseException as exc:
-                    live.record_exception(exc)
+                    failure = exc
+                    inner.close()
                     raise
                 finally:
-                    if capture_outputs:
-                        live.set_outputs(items)
-                    end_span(live)
+                    close_span(live, items, failure)
 
             return gen_wrapper  # type: ignore[return-value]
 

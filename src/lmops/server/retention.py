@@ -13,7 +13,6 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from lmops.core.errors import LmopsError
 from lmops.core.ids import utcnow
 from lmops.server.deps import Services
 
@@ -45,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
                 await run_in_threadpool(sweep, services)
-            except LmopsError as exc:  # the store may be away for a while; try next hour
+            except Exception as exc:  # the store may be away for a while; try next hour
                 log.warning("retention sweep failed: %s", exc)
 
     task = asyncio.create_task(every_hour())

@@ -70,17 +70,15 @@ class FeedbackStore:
             "created_at": utcnow(),
         }
         with writing(self.engine) as conn:
-            found = conn.execute(
-                select(traces.c.feedback_count).where(traces.c.trace_id == trace_id)
-            ).first()
-            if found is None:
-                raise NotFound(f"no trace with id {trace_id!r}")
-            conn.execute(feedback.insert(), row)
-            conn.execute(
+            # One atomic increment: concurrent feedback must not lose counts.
+            counted = conn.execute(
                 traces.update()
                 .where(traces.c.trace_id == trace_id)
-                .values(feedback_count=found[0] + 1)
+                .values(feedback_count=traces.c.feedback_count + 1)
             )
+            if counted.rowcount == 0:
+                raise NotFound(f"no trace with id {trace_id!r}")
+            conn.execute(feedback.insert(), row)
         return Feedback.model_validate(row)
 
     def list_feedback(self, trace_id: str) -> list[Feedback]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -56,13 +57,31 @@ class PriceStore:
             raise NotFound(f"no price for model {model!r}")
 
     def prices_for(self, models: set[str]) -> dict[str, ModelPrice]:
+        """The price of each model: its own entry, else the entry of the name without a
+        dated snapshot suffix (`gpt-4o-2024-08-06` is priced as `gpt-4o`)."""
         if not models:
             return {}
+        wanted = {m: base_model(m) for m in models}
+        names = sorted(set(wanted) | set(wanted.values()))
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(model_prices).where(model_prices.c.model.in_(sorted(models)))
+                select(model_prices).where(model_prices.c.model.in_(names))
             ).mappings()
-            return {r["model"]: ModelPrice.model_validate(dict(r)) for r in rows}
+            table = {r["model"]: ModelPrice.model_validate(dict(r)) for r in rows}
+        found = {}
+        for model, base in wanted.items():
+            price = table.get(model) or table.get(base)
+            if price is not None:
+                found[model] = price
+        return found
+
+
+_SNAPSHOT = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|-\d{4})$")
+
+
+def base_model(model: str) -> str:
+    """A model name without its snapshot date: `claude-x-20250219` -> `claude-x`."""
+    return _SNAPSHOT.sub("", model)
 
 
 def price_row(row: dict[str, Any], prices: dict[str, ModelPrice]) -> None:

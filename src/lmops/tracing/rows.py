@@ -23,7 +23,8 @@ def span_row(s: Span) -> SpanRow:
         "name": cut(s.name, 1000),
         "span_type": str(s.span_type),
         "start_time": s.start_time,
-        "end_time": s.end_time,
+        # An end before the start (clock skew between hosts) would give a negative duration.
+        "end_time": max(s.end_time, s.start_time) if s.end_time is not None else None,
         "status": str(s.status),
         "status_message": truncate_values(s.status_message),
         "attributes": truncate_values(s.attributes),

@@ -33,7 +33,7 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
         return value
     if isinstance(value, Mapping):
         items = list(value.items())[:_MAX_ITEMS]
-        return {str(k): to_jsonable(v, _depth + 1) for k, v in items}
+        return {truncate_values(str(k), 1000): to_jsonable(v, _depth + 1) for k, v in items}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v, _depth + 1) for v in list(value)[:_MAX_ITEMS]]
     if isinstance(value, datetime | date):

@@ -143,7 +143,15 @@ class TracingStore:
             }
             for trace_id, group in sorted(by_trace.items())
         ]
-        conn.execute(self._insert(traces).on_conflict_do_nothing(), rows)
+        # DO UPDATE (not DO NOTHING) locks each trace row until commit: two batches of one
+        # trace then recount its spans one after the other instead of overwriting each other.
+        stmt = self._insert(traces)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[traces.c.trace_id], set_={"updated_at": stmt.excluded.updated_at}
+            ),
+            rows,
+        )
 
     def _refresh_traces(self, conn: Connection, by_trace: dict[str, list[SpanRow]]) -> None:
         """Recompute totals from the stored spans; merge the batch's trace-level context.
@@ -152,7 +160,9 @@ class TracingStore:
         """
         ids = sorted(by_trace)
         totals = {r.trace_id: r for r in conn.execute(_totals_query(ids))}
-        roots = {r.trace_id: r for r in conn.execute(_roots_query(ids))}
+        roots: dict[str, Any] = {}
+        for r in conn.execute(_roots_query(ids)):
+            roots.setdefault(r.trace_id, r)
         models: dict[str, set[str]] = defaultdict(set)
         for trace_id, model in conn.execute(
             select(spans.c.trace_id, spans.c.model)
@@ -335,13 +345,26 @@ class TracingStore:
         if done.rowcount == 0:
             raise NotFound(f"no trace with id {trace_id!r}")
 
-    def delete_traces_before(self, before: datetime) -> int:
-        """Delete traces that started before `before`, with their spans and feedback."""
+    def delete_traces_before(self, before: datetime, chunk: int = 1000) -> int:
+        """Delete traces that started before `before`, with their spans and feedback.
+
+        In chunks of `chunk` traces, one transaction each, so that writers are held up
+        for one chunk at a time, never for the whole sweep.
+        """
         if before.tzinfo is None:
             raise InvalidInput("before needs a timezone", field="before")
-        with writing(self.engine) as conn:
-            done = conn.execute(traces.delete().where(traces.c.start_time < before))
-        return int(done.rowcount)
+        deleted = 0
+        while True:
+            with writing(self.engine) as conn:
+                ids = list(
+                    conn.execute(
+                        select(traces.c.trace_id).where(traces.c.start_time < before).limit(chunk)
+                    ).scalars()
+                )
+                if not ids:
+                    return deleted
+                conn.execute(traces.delete().where(traces.c.trace_id.in_(ids)))
+            deleted += len(ids)
 
 
 class _SpanInsert:
@@ -406,7 +429,7 @@ def _same(value: Any) -> Any:
 
 
 # One encoder: json.dumps with options builds a new one on every call.
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _dump_json(value: Any) -> str | None:
@@ -446,9 +469,16 @@ def _totals_query(ids: list[str]) -> Any:
 
 
 def _roots_query(ids: list[str]) -> Any:
-    s = spans.c
-    return select(s.trace_id, s.name, s.status, s.inputs, s.outputs).where(
-        s.trace_id.in_(ids), s.parent_span_id.is_(None)
+    """Top spans: no parent, or a parent outside the trace (a caller in another service,
+    as W3C traceparent makes). The earliest comes first."""
+    s, parent = spans.c, spans.alias("parent")
+    has_parent = exists().where(
+        parent.c.trace_id == s.trace_id, parent.c.span_id == s.parent_span_id
+    )
+    return (
+        select(s.trace_id, s.name, s.status, s.inputs, s.outputs)
+        .where(s.trace_id.in_(ids), or_(s.parent_span_id.is_(None), ~has_parent))
+        .order_by(s.trace_id, s.parent_span_id.is_not(None), s.start_time)
     )
 
 
@@ -457,8 +487,10 @@ def _trace_values(totals: Any, root: Any, models: list[str]) -> dict[str, Any]:
     latency = (end - totals.start_time).total_seconds() * 1000 if end is not None else None
     if totals.error_count:
         status = SpanStatus.ERROR.value
-    else:
-        status = root.status if root is not None else SpanStatus.UNSET.value
+    elif root is not None and root.status != SpanStatus.UNSET.value:
+        status = root.status
+    else:  # OpenTelemetry leaves successful spans UNSET: a finished trace without errors is OK
+        status = SpanStatus.OK.value if end is not None else SpanStatus.UNSET.value
     values: dict[str, Any] = {
         "start_time": totals.start_time,
         "end_time": end,
@@ -518,13 +550,19 @@ def _trace_filters(q: TraceQuery) -> list[ColumnElement[bool]]:
     if q.feedback_name is not None or q.feedback_min is not None or q.feedback_max is not None:
         where.append(_feedback_filter(q.feedback_name, q.feedback_min, q.feedback_max))
     if q.text:
+        # Case-insensitive, over the plain-text previews and over the stored payloads
+        # (JSON text: quotes and newlines inside values are escaped there).
         needle = f"%{_escape_like(check_text(q.text, 'text'))}%"
         where.append(
-            exists().where(
-                spans.c.trace_id == traces.c.trace_id,
-                or_(
-                    cast(spans.c.inputs, Text).like(needle, escape="\\"),
-                    cast(spans.c.outputs, Text).like(needle, escape="\\"),
+            or_(
+                traces.c.input_preview.ilike(needle, escape="\\"),
+                traces.c.output_preview.ilike(needle, escape="\\"),
+                exists().where(
+                    spans.c.trace_id == traces.c.trace_id,
+                    or_(
+                        cast(spans.c.inputs, Text).ilike(needle, escape="\\"),
+                        cast(spans.c.outputs, Text).ilike(needle, escape="\\"),
+                    ),
                 ),
             )
         )

@@ -18,6 +18,7 @@ from lmops.tracing.entities import (
     FeedbackSource,
     ModelPrice,
     Span,
+    SpanId,
     Trace,
     TraceDetail,
     TracePage,
@@ -50,8 +51,8 @@ class FeedbackIn(_Body):
     kind: FeedbackKind | None = None
     comment: str | None = Field(default=None, max_length=10_000)
     correction: Any = None
-    span_id: str | None = None
-    author: str | None = None
+    span_id: SpanId | None = None
+    author: str | None = Field(default=None, max_length=255)
 
 
 class TokenFeedbackIn(_Body):
