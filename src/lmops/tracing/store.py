@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Text,
     and_,
     bindparam,
-    case,
-    cast,
-    exists,
     func,
     or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement
 
 from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import utcnow
@@ -42,11 +35,17 @@ from lmops.tracing.entities import (
 from lmops.tracing.feedback import FeedbackStore
 from lmops.tracing.limits import cut, preview
 from lmops.tracing.prices import PriceStore, price_row
+from lmops.tracing.queries import (
+    decode_cursor,
+    encode_cursor,
+    roots_query,
+    totals_query,
+    trace_filters,
+)
 from lmops.tracing.rows import SpanRow, span_row
+from lmops.tracing.span_insert import SpanInsert
 from lmops.tracing.tables import feedback, spans, trace_tags, traces
 
-_SPAN_COLUMNS = [c.name for c in spans.columns]
-_JSON_COLUMNS = {"attributes", "events", "inputs", "outputs", "context"}
 _CONTEXT_FIELDS = (
     "user_id",
     "session_id",
@@ -90,7 +89,7 @@ class TracingStore:
         self.prices = PriceStore(engine)
         self.feedback = FeedbackStore(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._span_insert = _SpanInsert(engine)
+        self._span_insert = SpanInsert(engine)
 
     def close(self) -> None:
         """Nothing to release: the engine is shared by every store on the same URI."""
@@ -159,9 +158,9 @@ class TracingStore:
         Four reads and two writes per batch, whatever the number of traces in it.
         """
         ids = sorted(by_trace)
-        totals = {r.trace_id: r for r in conn.execute(_totals_query(ids))}
+        totals = {r.trace_id: r for r in conn.execute(totals_query(ids))}
         roots: dict[str, Any] = {}
-        for r in conn.execute(_roots_query(ids)):
+        for r in conn.execute(roots_query(ids)):
             roots.setdefault(r.trace_id, r)
         models: dict[str, set[str]] = defaultdict(set)
         for trace_id, model in conn.execute(
@@ -243,9 +242,9 @@ class TracingStore:
     def search_traces(self, query: TraceQuery | None = None) -> TracePage:
         """Traces newest first, filtered; pass `next_cursor` back for the next page."""
         q = query or TraceQuery()
-        where = _trace_filters(q)
+        where = trace_filters(q)
         if q.cursor:
-            after_time, after_id = _decode_cursor(q.cursor)
+            after_time, after_id = decode_cursor(q.cursor)
             where.append(
                 or_(
                     traces.c.start_time < after_time,
@@ -263,7 +262,7 @@ class TracingStore:
             rows = [Trace.model_validate(dict(r)) for r in conn.execute(statement).mappings()]
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1]) if more else None
+        next_cursor = encode_cursor(rows[-1]) if more else None
         return TracePage(traces=rows, next_cursor=next_cursor)
 
     def get_session(self, session_id: str) -> list[Trace]:
@@ -367,119 +366,11 @@ class TracingStore:
             deleted += len(ids)
 
 
-class _SpanInsert:
-    """The spans upsert as one DB-API executemany over tuples: the hottest write of tracing.
-
-    SQLAlchemy's per-row parameter processing cost more than SQLite's own work here, so
-    the rows are bound by hand: JSON columns dumped once each, times through the column
-    type's own bind processor (the storage format stays SQLAlchemy's).
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        dialect = engine.dialect
-        pg = dialect.name == "postgresql"
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        marks = [
-            f"CAST({mark} AS JSONB)" if pg and c in _JSON_COLUMNS else mark for c in _SPAN_COLUMNS
-        ]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _SPAN_COLUMNS[2:])
-        self.sql = (
-            f"INSERT INTO spans ({', '.join(_SPAN_COLUMNS)}) VALUES ({', '.join(marks)}) "
-            f"ON CONFLICT (trace_id, span_id) DO UPDATE SET {updates}"
-        )
-        bind: Callable[[Any], Any] | None = spans.c.start_time.type.bind_processor(dialect)
-        self.time: Callable[[Any], Any] = bind if bind is not None else _same
-
-    def __call__(self, conn: Connection, rows: Sequence[SpanRow]) -> None:
-        time, dump = self.time, _dump_json
-        params = []
-        for r in rows:
-            end = r["end_time"]
-            params.append(
-                (
-                    r["trace_id"],
-                    r["span_id"],
-                    r["parent_span_id"],
-                    r["name"],
-                    r["span_type"],
-                    time(r["start_time"]),
-                    time(end) if end is not None else None,
-                    r["status"],
-                    r["status_message"],
-                    dump(r["attributes"]),
-                    dump(r["events"]),
-                    dump(r["inputs"]),
-                    dump(r["outputs"]),
-                    r["input_tokens"],
-                    r["output_tokens"],
-                    r["cached_tokens"],
-                    r["reasoning_tokens"],
-                    r["cost"],
-                    r["cost_source"],
-                    r["model"],
-                    r["provider"],
-                    dump(r["context"]),
-                )
-            )
-        conn.exec_driver_sql(self.sql, params)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-# One encoder: json.dumps with options builds a new one on every call.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _dump_json(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not value and isinstance(value, dict | list):
-        return "{}" if isinstance(value, dict) else "[]"
-    return _ENCODE(value)
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
 def _span_entity(row: dict[str, Any]) -> Span:
     return Span.model_validate(row)
-
-
-def _totals_query(ids: list[str]) -> Any:
-    s = spans.c
-    return (
-        select(
-            s.trace_id,
-            func.count().label("span_count"),
-            func.min(s.start_time).label("start_time"),
-            func.max(s.end_time).label("end_time"),
-            func.sum(case((s.status == SpanStatus.ERROR.value, 1), else_=0)).label("error_count"),
-            func.coalesce(func.sum(s.input_tokens), 0).label("input_tokens"),
-            func.coalesce(func.sum(s.output_tokens), 0).label("output_tokens"),
-            func.coalesce(func.sum(s.cached_tokens), 0).label("cached_tokens"),
-            func.coalesce(func.sum(s.reasoning_tokens), 0).label("reasoning_tokens"),
-            func.sum(s.cost).label("cost"),
-            func.sum(case((s.end_time.is_(None), 1), else_=0)).label("open_spans"),
-        )
-        .where(s.trace_id.in_(ids))
-        .group_by(s.trace_id)
-    )
-
-
-def _roots_query(ids: list[str]) -> Any:
-    """Top spans: no parent, or a parent outside the trace (a caller in another service,
-    as W3C traceparent makes). The earliest comes first."""
-    s, parent = spans.c, spans.alias("parent")
-    has_parent = exists().where(
-        parent.c.trace_id == s.trace_id, parent.c.span_id == s.parent_span_id
-    )
-    return (
-        select(s.trace_id, s.name, s.status, s.inputs, s.outputs)
-        .where(s.trace_id.in_(ids), or_(s.parent_span_id.is_(None), ~has_parent))
-        .order_by(s.trace_id, s.parent_span_id.is_not(None), s.start_time)
-    )
 
 
 def _trace_values(totals: Any, root: Any, models: list[str]) -> dict[str, Any]:
@@ -510,101 +401,3 @@ def _trace_values(totals: Any, root: Any, models: list[str]) -> dict[str, Any]:
             name=root.name, input_preview=preview(root.inputs), output_preview=preview(root.outputs)
         )
     return values
-
-
-def _trace_filters(q: TraceQuery) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if q.start_after is not None:
-        where.append(traces.c.start_time >= _aware(q.start_after, "start_after"))
-    if q.start_before is not None:
-        where.append(traces.c.start_time < _aware(q.start_before, "start_before"))
-    for column, value in (
-        (traces.c.name, q.name),
-        (traces.c.user_id, q.user_id),
-        (traces.c.session_id, q.session_id),
-    ):
-        if value is not None:
-            where.append(column == check_text(value, column.name))
-    if q.status is not None:
-        where.append(traces.c.status == q.status.value)
-    for key, value in q.tags.items():
-        where.append(
-            exists().where(
-                trace_tags.c.trace_id == traces.c.trace_id,
-                trace_tags.c.key == key,
-                trace_tags.c.value == check_text(value, f"tags.{key}"),
-            )
-        )
-    if q.model is not None:
-        where.append(
-            exists().where(
-                spans.c.trace_id == traces.c.trace_id, spans.c.model == check_text(q.model, "model")
-            )
-        )
-    if q.min_latency_ms is not None:
-        where.append(traces.c.latency_ms >= q.min_latency_ms)
-    if q.has_feedback is not None:
-        where.append(
-            traces.c.feedback_count > 0 if q.has_feedback else traces.c.feedback_count == 0
-        )
-    if q.feedback_name is not None or q.feedback_min is not None or q.feedback_max is not None:
-        where.append(_feedback_filter(q.feedback_name, q.feedback_min, q.feedback_max))
-    if q.text:
-        # Case-insensitive, over the plain-text previews and over the stored payloads
-        # (JSON text: quotes and newlines inside values are escaped there).
-        needle = f"%{_escape_like(check_text(q.text, 'text'))}%"
-        where.append(
-            or_(
-                traces.c.input_preview.ilike(needle, escape="\\"),
-                traces.c.output_preview.ilike(needle, escape="\\"),
-                exists().where(
-                    spans.c.trace_id == traces.c.trace_id,
-                    or_(
-                        cast(spans.c.inputs, Text).ilike(needle, escape="\\"),
-                        cast(spans.c.outputs, Text).ilike(needle, escape="\\"),
-                    ),
-                ),
-            )
-        )
-    return where
-
-
-def _aware(moment: datetime, field: str) -> datetime:
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{field} needs a timezone", field=field)
-    return moment
-
-
-def _feedback_filter(name: str | None, low: float | None, high: float | None) -> Any:
-    f = feedback.c
-    conditions = [f.trace_id == traces.c.trace_id]
-    if name is not None:
-        conditions.append(f.name == check_text(name, "feedback_name"))
-    if low is not None:
-        conditions.append(f.numeric_value >= low)
-    if high is not None:
-        conditions.append(f.numeric_value <= high)
-    return exists().where(*conditions)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _encode_cursor(trace: Trace) -> str:
-    payload = {"t": trace.start_time.isoformat(), "id": trace.trace_id}
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        moment = datetime.fromisoformat(payload["t"])
-        trace_id = str(payload["id"])
-    except Exception as exc:
-        raise InvalidInput(
-            "invalid cursor: pass the next_cursor of a previous page", field="cursor"
-        ) from exc
-    if moment.tzinfo is None:
-        raise InvalidInput("invalid cursor", field="cursor")
-    return moment, trace_id
