@@ -11,15 +11,13 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy.exc import DataError, IntegrityError
-
-from lmops.core.errors import InvalidInput, LmopsError, Unavailable
+from lmops.core.errors import InvalidInput, Unavailable
 from lmops.tracing import otlp
 from lmops.tracing.entities import Span
 
 log = logging.getLogger(__name__)
 
-_REFUSED = (InvalidInput, DataError, IntegrityError)
+_REFUSED = (InvalidInput,)  # the store reports what a span holds as InvalidInput
 
 
 class SpanWriter(Protocol):
@@ -55,7 +53,7 @@ def write_spans(store: SpanWriter, spans: Sequence[Span]) -> list[str]:
         try:
             store.write_spans([span])
         except _REFUSED as exc:
-            detail = exc.message if isinstance(exc, LmopsError) else str(exc.orig)
+            detail = exc.message
             refused.append(f"span {span.span_id} of trace {span.trace_id}: {detail[:300]}")
         except Exception as exc:
             # Spans written so far are committed; a retry rewrites them (writes are idempotent).

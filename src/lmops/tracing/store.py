@@ -17,6 +17,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 
 from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import utcnow
@@ -115,10 +116,15 @@ class TracingStore:
             if row["model"] in prices or row["cost"] is not None:
                 price_row(row, prices)
             by_trace[row["trace_id"]].append(row)
-        with writing(self.engine) as conn:
-            self._ensure_traces(conn, by_trace)
-            self._span_insert(conn, rows)
-            self._refresh_traces(conn, by_trace)
+        try:
+            with writing(self.engine) as conn:
+                self._ensure_traces(conn, by_trace)
+                self._span_insert(conn, rows)
+                self._refresh_traces(conn, by_trace)
+        except (DataError, IntegrityError) as exc:  # what a span holds, not the store failing
+            raise InvalidInput(
+                f"the store refused a span: {str(exc.orig)[:300]}", field="spans"
+            ) from exc
         return len(rows)
 
     def _ensure_traces(self, conn: Connection, by_trace: dict[str, list[SpanRow]]) -> None:
