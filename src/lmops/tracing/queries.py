@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from lmops.core.errors import InvalidInput
 from lmops.core.text import check_text
 from lmops.tracing.entities import SpanStatus, Trace, TraceQuery
-from lmops.tracing.tables import feedback, spans, trace_tags, traces
+from lmops.tracing.tables import feedback, spans, trace_models, trace_tags, traces
 
 
 def totals_query(ids: list[str]) -> Any:
@@ -77,7 +77,8 @@ def trace_filters(q: TraceQuery) -> list[ColumnElement[bool]]:
     if q.model is not None:
         where.append(
             exists().where(
-                spans.c.trace_id == traces.c.trace_id, spans.c.model == check_text(q.model, "model")
+                trace_models.c.trace_id == traces.c.trace_id,
+                trace_models.c.model == check_text(q.model, "model"),
             )
         )
     if q.min_latency_ms is not None:

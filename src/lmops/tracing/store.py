@@ -45,7 +45,7 @@ from lmops.tracing.queries import (
 )
 from lmops.tracing.rows import SpanRow, span_row
 from lmops.tracing.span_insert import SpanInsert
-from lmops.tracing.tables import feedback, spans, trace_tags, traces
+from lmops.tracing.tables import feedback, spans, trace_models, trace_tags, traces
 
 _CONTEXT_FIELDS = (
     "user_id",
@@ -208,6 +208,9 @@ class TracingStore:
                 {"trace_id": trace_id, "key": k, "value": v} for k, v in sorted(tags.items())
             ]
         conn.execute(_UPDATE_TRACE, updates)
+        model_rows = [{"trace_id": t, "model": m} for t in ids for m in sorted(models[t])]
+        if model_rows:
+            conn.execute(self._insert(trace_models).on_conflict_do_nothing(), model_rows)
         if tag_rows:
             stmt = self._insert(trace_tags)
             conn.execute(

@@ -97,6 +97,17 @@ trace_tags = Table(
     Index(None, "key", "value"),
 )
 
+# The models each trace used, so that a filter by model never reads the spans table.
+trace_models = Table(
+    "trace_models",
+    metadata,
+    Column(
+        "trace_id", TraceIdType, ForeignKey("traces.trace_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("model", String(255), primary_key=True),
+    Index(None, "model", "trace_id"),
+)
+
 feedback = Table(
     "feedback",
     metadata,
