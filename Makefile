@@ -35,6 +35,8 @@ check: lint typecheck test
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/tracing.py
+	$(BIN)/python benchmarks/ui_scale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(DEMO_HOME)
