@@ -42,29 +42,38 @@ the script fail. These machines are shared and small: read the figures as rough,
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 # Only the standard library at module level: `--mlflow-worker` runs this file under MLflow's
-# interpreter, where lmops is not installed.
+# interpreter, where lmops is not installed. harness.py is stdlib-only too, and importable in
+# both modes since Python puts this file's directory on sys.path.
+from harness import (
+    NOISE_NOTE,
+    Load,
+    add_common_args,
+    bench_dir,
+    http_status,
+    lmops_server,
+    mark,
+    median_line,
+    median_rate,
+    new_parser,
+    print_machine,
+    print_worker_result,
+    run_mlflow_worker,
+    run_steps,
+)
 
 TARGET_SPANS_PER_S = 20_000
 ISSUE_MLFLOW_SPANS_PER_S = 320.0
 ISSUE_MLFLOW_STORED = 0.27
-RESULT_MARK = "LMOPS_BENCH_RESULT "
 MLFLOW_QUEUE_FULL = "Trace export queue is full"
 
 
@@ -118,7 +127,7 @@ class Report:
     otlp_skipped: str | None = None
     mlflow: dict[str, Any] | None = None
     mlflow_skipped: str | None = None
-    load: list[tuple[float, float, float]] = field(default_factory=list)
+    load: list[Load] = field(default_factory=list)
 
 
 # -- lmops: caller overhead ------------------------------------------------------------------
@@ -160,21 +169,31 @@ def measure_overhead(report: Report, tmp: Path) -> None:
 # -- lmops: the workload into in-process SQLite --------------------------------------------------
 
 
-def lmops_chain(depth: int) -> Callable[[int], int]:
-    """`step-0(x)` calls `step-1(x + 1)` ... down to `step-{depth-1}`, each `@lmops.trace`d."""
-    import lmops
+Step = Callable[[int], int]
 
-    def make(level: int, inner: Callable[[int], int] | None) -> Callable[[int], int]:
+
+def chain(depth: int, trace: Callable[[str], Callable[[Step], Step]]) -> Step:
+    """`step-0(x)` calls `step-1(x + 1)` ... down to `step-{depth-1}`, each wrapped by
+    `trace(name)`."""
+
+    def make(level: int, inner: Step | None) -> Step:
         def step(x: int) -> int:
             return x if inner is None else inner(x + 1)
 
-        return lmops.trace(name=f"step-{level}")(step)
+        return trace(f"step-{level}")(step)
 
-    fn: Callable[[int], int] | None = None
+    fn: Step | None = None
     for level in reversed(range(depth)):
         fn = make(level, fn)
     assert fn is not None
     return fn
+
+
+def lmops_chain(depth: int) -> Step:
+    """The chain, each step `@lmops.trace`d."""
+    import lmops
+
+    return chain(depth, lambda name: lmops.trace(name=name))
 
 
 def count_stored(search: Callable[[str | None], Any]) -> tuple[int, int]:
@@ -213,63 +232,6 @@ def run_local(report: Report, tmp: Path) -> None:
 
 
 # -- OTLP from the OpenTelemetry SDK to lmops server ----------------------------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _lmops_command() -> list[str]:
-    script = Path(sys.executable).parent / "lmops"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lmops.cli"]
-
-
-def _status(url: str, method: str = "GET", body: bytes | None = None) -> int:
-    """The HTTP status `url` answers, or 0 when nothing listens."""
-    headers = {"Content-Type": "application/x-protobuf"} if body is not None else {}
-    req = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
-
-
-@contextlib.contextmanager
-def lmops_server(home: Path) -> Iterator[str]:
-    """Start `lmops server` on a free port; yield its URL once /health answers 200."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMOPS_")}
-    env.update(LMOPS_HOME=str(home), LMOPS_URI="")
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = home.parent / "server.log"
-    with open(log_path, "w") as log:
-        argv = [*_lmops_command(), "server", "--port", str(port), "--log-level", "warning"]
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while _status(f"{url}/health") != 200:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer /health within 60 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def otlp_trial(url: str, c: Counts) -> Trial:
@@ -317,7 +279,7 @@ def run_otlp(report: Report, tmp: Path) -> None:
     try:
         with lmops_server(tmp / "server" / "home") as url:
             # An empty ExportTraceServiceRequest is a valid (zero-byte) protobuf body.
-            status = _status(f"{url}/v1/traces", "POST", b"")
+            status = http_status(f"{url}/v1/traces", "POST", b"")
             if status in (404, 405):
                 report.otlp_skipped = f"the server has no /v1/traces yet (it answered {status})"
                 return
@@ -340,16 +302,7 @@ def mlflow_worker(workdir: Path, traces: int, depth: int) -> dict[str, Any]:
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     mlflow.set_experiment("warmup")  # creates + migrates the db before any clock starts
 
-    def make(level: int, inner: Callable[[int], int] | None) -> Callable[[int], int]:
-        def step(x: int) -> int:
-            return x if inner is None else inner(x + 1)
-
-        return mlflow.trace(name=f"step-{level}")(step)  # type: ignore[no-any-return]
-
-    root: Callable[[int], int] | None = None
-    for level in reversed(range(depth)):
-        root = make(level, root)
-    assert root is not None
+    root = chain(depth, lambda name: mlflow.trace(name=name))
     root(0)  # set the tracer up outside the clock
     flush: Callable[[], None] = getattr(mlflow, "flush_trace_async_logging", lambda: None)
     flush()
@@ -387,51 +340,18 @@ def mlflow_worker(workdir: Path, traces: int, depth: int) -> dict[str, Any]:
 
 
 def run_mlflow(report: Report, python: str | None, tmp: Path) -> None:
-    if not python:
-        report.mlflow_skipped = "no --mlflow-python given and LMOPS_BENCH_MLFLOW_PYTHON unset"
-        return
-    if not Path(python).exists():
-        report.mlflow_skipped = f"{python} does not exist"
-        return
-    workdir = tmp / "mlflow"
-    workdir.mkdir()
-    probe = subprocess.run(
-        [python, "-c", "import mlflow"], capture_output=True, text=True, cwd=workdir
-    )
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        report.mlflow_skipped = f"{python} cannot import mlflow ({last})"
-        return
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    argv = [python, str(Path(__file__).resolve()), "--mlflow-worker", str(workdir)]
-    argv += ["--traces", str(report.counts.traces), "--depth", str(report.counts.depth)]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=workdir)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(RESULT_MARK)]
-    if out.returncode != 0 or not lines:
-        tail = "\n".join(out.stderr.strip().splitlines()[-5:])
-        report.mlflow_skipped = f"the MLflow worker failed (exit {out.returncode}):\n{tail}"
-        return
-    report.mlflow = json.loads(lines[-1][len(RESULT_MARK) :])
-    report.mlflow["queue_full"] = MLFLOW_QUEUE_FULL in out.stderr
+    args = ["--traces", str(report.counts.traces), "--depth", str(report.counts.depth)]
+    outcome = run_mlflow_worker(python, __file__, tmp, args)
+    report.mlflow, report.mlflow_skipped = outcome.result, outcome.skipped
+    if report.mlflow is not None:
+        report.mlflow["queue_full"] = MLFLOW_QUEUE_FULL in outcome.stderr
 
 
 # -- the report --------------------------------------------------------------------------------
 
 
-def _mark(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "NOT met")
-
-
-def _median_rate(trials: list[Trial]) -> float | None:
-    return statistics.median(t.rate for t in trials) if trials else None
-
-
 def _trials(label: str, trials: list[Trial]) -> list[str]:
-    rates = [t.rate for t in trials]
-    lines = [
-        f"  {label}: median {statistics.median(rates):>9,.0f} spans/s queryable"
-        f"   (trials: {', '.join(f'{r:,.0f}' for r in rates)})"
-    ]
+    lines = [median_line(label, [t.rate for t in trials], "spans/s queryable", 9)]
     for i, t in enumerate(trials, 1):
         ok = "ok" if t.lost == 0 and t.stored_traces == t.traces else f"LOST {t.lost:,} SPANS"
         verify = t.seconds - t.loop_s - t.flush_s
@@ -487,7 +407,7 @@ def _print_mlflow(r: Report) -> None:
         f"  (the issue measured about {ISSUE_MLFLOW_SPANS_PER_S:.0f} spans/s "
         f"and {ISSUE_MLFLOW_STORED:.0%} stored)"
     )
-    local = _median_rate(r.local)
+    local = median_rate(r.local)
     if local is not None:
         mine = statistics.median(t.stored_spans / t.spans for t in r.local)
         mine_stored = statistics.median(t.stored_spans / t.seconds for t in r.local)
@@ -502,38 +422,36 @@ def _print_mlflow(r: Report) -> None:
 
 
 def _print_targets(r: Report) -> None:
-    local, otlp = _median_rate(r.local), _median_rate(r.otlp)
+    local, otlp = median_rate(r.local), median_rate(r.otlp)
     total = r.counts.spans
     otlp_lost = ", ".join(f"{t.lost:,}" for t in r.otlp)
     rows: list[tuple[str, str, str]] = [
         (
             f"local >= {TARGET_SPANS_PER_S:,} spans/s queryable",
             "not measured" if local is None else f"{local:,.0f}/s",
-            "n/a" if local is None else _mark(local >= TARGET_SPANS_PER_S),
+            "n/a" if local is None else mark(local >= TARGET_SPANS_PER_S),
         ),
         (
             f"local: all {total:,} spans stored",
             ", ".join(f"{t.stored_spans:,}" for t in r.local) or "not measured",
-            _mark(all(t.lost == 0 for t in r.local) if r.local else None),
+            mark(all(t.lost == 0 for t in r.local) if r.local else None),
         ),
         ("OTLP end-to-end spans/s", "skipped" if otlp is None else f"{otlp:,.0f}/s", "printed"),
         (
             "OTLP: 0 spans lost",
             f"lost {otlp_lost}" if r.otlp else "skipped",
-            _mark(all(t.lost == 0 for t in r.otlp) if r.otlp else None),
+            mark(all(t.lost == 0 for t in r.otlp) if r.otlp else None),
         ),
     ]
     print("-- targets")
     for name, value, ok in rows:
         print(f"  {name:<36} {value:>22}   {ok}")
-    print("(shared, small machine: expect run-to-run noise; lmops figures are medians of trials)")
+    print(NOISE_NOTE)
 
 
 def print_report(r: Report) -> None:
     c = r.counts
-    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPUs, {sys.platform}")
-    loads = " -> ".join(f"{a:.2f}" for a, _, _ in r.load)
-    print(f"load average (1 min) at the start, after lmops, at the end: {loads}")
+    print_machine(r.load)
     print(f"workload: {c.traces:,} traces x a chain of {c.depth} nested spans = {c.spans:,} spans")
     _print_overhead(r)
     print("-- lmops: the workload, then flush_traces(), then read back with search_traces")
@@ -553,19 +471,12 @@ def print_report(r: Report) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = new_parser(__doc__)
     parser.add_argument("--traces", type=int, default=2000, help="traces in the workload")
     parser.add_argument(
         "--depth", "--spans-per-trace", type=int, default=5, help="nested spans per trace"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="lmops trials per mode")
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
-    parser.add_argument(
-        "--mlflow-python",
-        default=os.environ.get("LMOPS_BENCH_MLFLOW_PYTHON"),
-        help="an interpreter with mlflow installed (default: $LMOPS_BENCH_MLFLOW_PYTHON)",
-    )
-    parser.add_argument("--mlflow-worker", type=Path, help=argparse.SUPPRESS)
+    add_common_args(parser)
     return parser.parse_args(argv)
 
 
@@ -573,28 +484,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.mlflow_worker is not None:
         result = mlflow_worker(args.mlflow_worker, args.traces, args.depth)
-        print(RESULT_MARK + json.dumps(result), flush=True)
+        print_worker_result(result)
         return
     if args.quick:
         counts = Counts(min(args.traces, 200), args.depth, 1, 1000, 3)
     else:
         counts = Counts(args.traces, args.depth, args.repeats, 5000, 7)
     report = Report(counts)
-    with tempfile.TemporaryDirectory(prefix="lmops-bench-") as name:
-        tmp = Path(name)
+    with bench_dir() as tmp:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("caller overhead", lambda: measure_overhead(report, tmp)),
             ("lmops local", lambda: run_local(report, tmp)),
             ("OTLP to lmops server", lambda: run_otlp(report, tmp)),
             ("MLflow", lambda: run_mlflow(report, args.mlflow_python, tmp)),
         ]
-        report.load.append(os.getloadavg())
-        for label, step in steps:
-            print(f"measuring {label} ...", flush=True)
-            step()
-            if label == "OTLP to lmops server":
-                report.load.append(os.getloadavg())
-        report.load.append(os.getloadavg())
+        run_steps(steps, report.load, load_after="OTLP to lmops server")
     print_report(report)
 
 

@@ -34,30 +34,40 @@ the script fail. These machines are shared and small: read the figures as rough,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 # Only the standard library at module level: `--mlflow-worker` runs this file under MLflow's
-# interpreter, where lmops is not installed.
+# interpreter, where lmops is not installed. harness.py is stdlib-only too, and importable in
+# both modes since Python puts this file's directory on sys.path.
+from harness import (
+    NOISE_NOTE,
+    Load,
+    add_common_args,
+    bench_dir,
+    lmops_server,
+    mark,
+    median_line,
+    median_rate,
+    new_parser,
+    print_machine,
+    print_worker_result,
+    run_mlflow_worker,
+    run_steps,
+)
 
 TARGET_POINTS_PER_S = 100_000
 TARGET_VS_BATCH = 10.0
 TARGET_IMPORT_S = 0.2
 MLFLOW_BATCH_LIMIT = 1000
-RESULT_MARK = "LMOPS_BENCH_RESULT "
 HEAVY_MODULES = ("sqlalchemy", "alembic", "pydantic", "httpx", "fastapi", "numpy", "pandas")
 
 
@@ -104,7 +114,7 @@ class Report:
     remote_error: str | None = None
     mlflow: dict[str, Any] | None = None
     mlflow_skipped: str | None = None
-    load: list[tuple[float, float, float]] = field(default_factory=list)
+    load: list[Load] = field(default_factory=list)
 
 
 # -- lmops: import and store open, in fresh interpreters ---------------------------------------
@@ -203,67 +213,6 @@ def run_local(report: Report, tmp: Path) -> None:
         report.local.append(log_points(report.counts.points))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _lmops_command() -> list[str]:
-    script = Path(sys.executable).parent / "lmops"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("lmops")
-    if found is None:
-        raise RuntimeError("the `lmops` command is not installed next to this interpreter")
-    return [found]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:  # not listening yet (URLError and HTTPError are OSErrors)
-        return False
-
-
-@contextlib.contextmanager
-def lmops_server(home: Path) -> Iterator[str]:
-    """Start `lmops server` on a free port; yield its URL once /health answers 200."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMOPS_")}
-    env.update(LMOPS_HOME=str(home), LMOPS_URI="")
-    log_path = home.parent / "server.log"
-    home.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [*_lmops_command(), "server", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()}")
-            if _healthy(url):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer /health within 60 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_remote(report: Report, tmp: Path) -> None:
     import lmops
 
@@ -320,37 +269,12 @@ def mlflow_worker(workdir: Path, per_call: int, batch_points: int) -> dict[str, 
 
 
 def run_mlflow(report: Report, python: str | None, tmp: Path) -> None:
-    if not python:
-        report.mlflow_skipped = "no --mlflow-python given and LMOPS_BENCH_MLFLOW_PYTHON unset"
-        return
-    if not Path(python).exists():
-        report.mlflow_skipped = f"{python} does not exist"
-        return
-    probe = subprocess.run([python, "-c", "import mlflow"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        report.mlflow_skipped = f"{python} cannot import mlflow ({last})"
-        return
-    workdir = tmp / "mlflow"
-    workdir.mkdir()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    argv = [python, str(Path(__file__).resolve()), "--mlflow-worker", str(workdir)]
-    argv += ["--mlflow-per-call", str(report.counts.mlflow_per_call)]
-    argv += ["--mlflow-batch", str(report.counts.mlflow_batch)]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(RESULT_MARK)]
-    if out.returncode != 0 or not lines:
-        tail = "\n".join(out.stderr.strip().splitlines()[-5:])
-        report.mlflow_skipped = f"the MLflow worker failed (exit {out.returncode}):\n{tail}"
-        return
-    report.mlflow = json.loads(lines[-1][len(RESULT_MARK) :])
+    args = ["--mlflow-per-call", str(report.counts.mlflow_per_call)]
+    args += ["--mlflow-batch", str(report.counts.mlflow_batch)]
+    report.mlflow, report.mlflow_skipped, _ = run_mlflow_worker(python, __file__, tmp, args)
 
 
 # -- the report --------------------------------------------------------------------------------
-
-
-def _mark(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "NOT met")
 
 
 def _ratio(mine: float | None, theirs: float | None) -> float | None:
@@ -372,11 +296,7 @@ def _rate(part: dict[str, Any]) -> float:
 
 
 def _trials(label: str, trials: list[Trial]) -> list[str]:
-    rates = [t.rate for t in trials]
-    lines = [
-        f"  {label}: median {statistics.median(rates):>10,.0f} points/s durable"
-        f"   (trials: {', '.join(f'{r:,.0f}' for r in rates)})"
-    ]
+    lines = [median_line(label, [t.rate for t in trials], "points/s durable", 10)]
     for i, t in enumerate(trials, 1):
         ok = "ok" if t.stored == t.points else "MISSING POINTS"
         lines.append(
@@ -387,18 +307,12 @@ def _trials(label: str, trials: list[Trial]) -> list[str]:
     return lines
 
 
-def _median_rate(trials: list[Trial]) -> float | None:
-    return statistics.median(t.rate for t in trials) if trials else None
-
-
 def _mlflow_rate(r: Report, part: str) -> float | None:
     return None if r.mlflow is None else _rate(r.mlflow[part])
 
 
 def _print_startup(r: Report) -> None:
-    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} CPUs, {sys.platform}")
-    loads = " -> ".join(f"{a:.2f}" for a, _, _ in r.load)
-    print(f"load average (1 min) at the start, after lmops, at the end: {loads}")
+    print_machine(r.load)
     print("-- import and store open (medians over fresh interpreters)")
     print(f"  import lmops, the statement:              {r.import_stmt_s:.3f} s")
     print(f"  import lmops, wall over `python -c pass`: {r.import_wall_s:.3f} s")
@@ -433,7 +347,7 @@ def _print_mlflow(r: Report) -> None:
         )
     per_call, batch = _rate(r.mlflow["per_call"]), _rate(r.mlflow["log_batch"])
     print("-- ratios (lmops durable points/s over MLflow points/s)")
-    for label, mine in (("local ", _median_rate(r.local)), ("remote", _median_rate(r.remote))):
+    for label, mine in (("local ", median_rate(r.local)), ("remote", median_rate(r.remote))):
         if mine is not None:
             print(
                 f"  lmops {label} / MLflow per call: {mine / per_call:>8,.1f}x    "
@@ -442,7 +356,7 @@ def _print_mlflow(r: Report) -> None:
 
 
 def _print_targets(r: Report) -> None:
-    local, remote = _median_rate(r.local), _median_rate(r.remote)
+    local, remote = median_rate(r.local), median_rate(r.remote)
     batch = _mlflow_rate(r, "log_batch")
     all_stored = all(t.stored == t.points for t in r.local + r.remote)
     rows = [
@@ -455,8 +369,8 @@ def _print_targets(r: Report) -> None:
     ]
     print("-- targets")
     for name, value, ok in rows:
-        print(f"  {name:<38} {value:>14}   {_mark(ok)}")
-    print("(shared, small machine: expect run-to-run noise; lmops figures are medians of trials)")
+        print(f"  {name:<38} {value:>14}   {mark(ok)}")
+    print(NOISE_NOTE)
 
 
 def print_report(r: Report) -> None:
@@ -470,16 +384,9 @@ def print_report(r: Report) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = new_parser(__doc__)
     parser.add_argument("--points", type=int, default=100_000, help="points per lmops trial")
-    parser.add_argument("--repeats", type=int, default=3, help="lmops trials per mode")
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
-    parser.add_argument(
-        "--mlflow-python",
-        default=os.environ.get("LMOPS_BENCH_MLFLOW_PYTHON"),
-        help="an interpreter with mlflow installed (default: $LMOPS_BENCH_MLFLOW_PYTHON)",
-    )
-    parser.add_argument("--mlflow-worker", type=Path, help=argparse.SUPPRESS)
+    add_common_args(parser)
     parser.add_argument("--mlflow-per-call", type=int, default=10_000, help=argparse.SUPPRESS)
     parser.add_argument("--mlflow-batch", type=int, default=100_000, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -489,15 +396,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.mlflow_worker is not None:
         result = mlflow_worker(args.mlflow_worker, args.mlflow_per_call, args.mlflow_batch)
-        print(RESULT_MARK + json.dumps(result), flush=True)
+        print_worker_result(result)
         return
     if args.quick:
         counts = Counts(min(args.points, 5_000), 1, 3, 1, 200, 5_000)
     else:
         counts = Counts(args.points, args.repeats, 7, 3, 10_000, 100_000)
     report = Report(counts)
-    with tempfile.TemporaryDirectory(prefix="lmops-bench-") as name:
-        tmp = Path(name)
+    with bench_dir() as tmp:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("import lmops", lambda: measure_import(report, tmp)),
             ("store open", lambda: measure_store_open(report, tmp)),
@@ -505,13 +411,7 @@ def main(argv: list[str] | None = None) -> None:
             ("lmops remote", lambda: run_remote(report, tmp)),
             ("MLflow", lambda: run_mlflow(report, args.mlflow_python, tmp)),
         ]
-        report.load.append(os.getloadavg())
-        for label, step in steps:
-            print(f"measuring {label} ...", flush=True)
-            step()
-            if label == "lmops remote":
-                report.load.append(os.getloadavg())
-        report.load.append(os.getloadavg())
+        run_steps(steps, report.load, load_after="lmops remote")
     print_report(report)
 
 
