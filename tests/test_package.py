@@ -18,6 +18,7 @@ LAYERS = {
     "artifacts": 1,
     "tracking": 2,
     "tracing": 2,
+    "data": 2,
     "client": 3,
     "fluent": 4,
     "server": 5,

@@ -30,7 +30,7 @@ def test_0003_backfills_the_models_of_stored_traces(store_uri: str) -> None:
             ),
             {"t": t, "now": now},
         )
-    assert upgrade(engine) == "0003"
+    assert upgrade(engine, "0003") == "0003"
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT trace_id, model FROM trace_models")).all()
     assert [tuple(r) for r in rows] == [(t, "m-1")]

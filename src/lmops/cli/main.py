@@ -9,7 +9,7 @@ import click
 from pydantic import ValidationError
 
 from lmops._version import __version__
-from lmops.cli import db, demo, server, tracing, tracking
+from lmops.cli import data, db, demo, server, tracing, tracking
 from lmops.core.errors import LmopsError
 
 
@@ -42,6 +42,7 @@ cli.add_command(demo.demo)
 cli.add_command(db.db)
 cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)
+cli.add_command(data.data)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
 

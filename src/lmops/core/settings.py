@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -38,3 +39,24 @@ class Settings(BaseSettings):
     @property
     def is_remote(self) -> bool:
         return self.uri.startswith(("http://", "https://"))
+
+
+_current: Settings | None = None
+_current_lock = threading.Lock()
+
+
+def current() -> Settings:
+    """The settings the SDK works with: LMOPS_* read once, until `use` replaces them."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Settings()
+        return _current
+
+
+def use(settings: Settings) -> Settings:
+    """Make `settings` the current ones (`lmops.configure` calls this)."""
+    global _current
+    with _current_lock:
+        _current = settings
+    return settings

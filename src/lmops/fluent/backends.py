@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lmops.core.settings import Settings
+from lmops.core.settings import current as current_settings
+from lmops.core.settings import use as use_settings
 from lmops.tracing.entities import Span, Trace, TraceDetail, TracePage, TraceQuery
 from lmops.tracking.entities import Experiment, Metric, Run, RunArtifact, RunPage
 
@@ -71,34 +73,29 @@ class TracingBackend(Protocol):
 
 
 _lock = threading.Lock()
-_settings: Settings | None = None
 _tracking: TrackingBackend | None = None
 _tracing: TracingBackend | None = None
 
 
 def settings() -> Settings:
     """The settings the SDK uses (read from LMOPS_* once; `configure` replaces them)."""
-    global _settings
-    with _lock:
-        if _settings is None:
-            _settings = Settings()
-        return _settings
+    return current_settings()
 
 
 def configure(**overrides: Any) -> Settings:
     """Point the SDK somewhere else, e.g. `configure(uri="http://127.0.0.1:5000")`."""
-    global _settings, _tracking, _tracing
+    global _tracking, _tracing
     from lmops.fluent import tracing, tracking
 
     tracking.reset()
     tracing.reset()
     with _lock:
-        _settings = Settings(**overrides)
+        new = use_settings(Settings(**overrides))
         for backend in (_tracking, _tracing):
             if backend is not None:
                 backend.close()
         _tracking = _tracing = None
-    return _settings
+    return new
 
 
 def tracking_backend() -> TrackingBackend:

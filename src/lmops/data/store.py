@@ -1,0 +1,221 @@
+"""The data store: the only code that runs SQL for datasets and their versions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from lmops.artifacts import ArtifactStore
+from lmops.core.errors import Conflict, InvalidInput, NotFound
+from lmops.core.ids import new_id, utcnow
+from lmops.core.text import check_text
+from lmops.core.uris import VersionRef, parse_uri
+from lmops.data.entities import Column, Dataset, DatasetVersion
+from lmops.data.tables import dataset_versions, datasets
+from lmops.store.engine import writing
+from lmops.store.lineage import add_edge
+
+LATEST = "latest"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_ATTEMPTS = 5  # a concurrent writer may take the next version number first
+
+
+class DataStore:
+    """Datasets and their immutable versions: rows here, Parquet bytes in the artifact store."""
+
+    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+
+    # -- datasets ------------------------------------------------------------------------
+
+    def create_dataset(self, name: str, description: str = "") -> Dataset:
+        """Create an empty dataset; a taken name is a Conflict."""
+        row = _dataset_row(name, description)
+        try:
+            with writing(self.engine) as conn:
+                conn.execute(datasets.insert(), row)
+        except IntegrityError as exc:
+            raise Conflict(f"a dataset named {row['name']!r} already exists") from exc
+        return Dataset.model_validate(row)
+
+    def get_dataset(self, name: str) -> Dataset:
+        found = self._datasets(datasets.c.name == check_text(name, "name"))
+        if not found:
+            raise NotFound(f"no dataset named {name!r}")
+        return found[0]
+
+    def list_datasets(self) -> list[Dataset]:
+        """Every dataset, by name."""
+        return self._datasets(None)
+
+    def _datasets(self, where: ColumnElement[bool] | None) -> list[Dataset]:
+        v = dataset_versions
+        counts = (
+            select(
+                v.c.dataset_id,
+                func.count().label("version_count"),
+                func.max(v.c.version).label("latest_version"),
+            )
+            .group_by(v.c.dataset_id)
+            .subquery()
+        )
+        query = (
+            select(
+                datasets,
+                func.coalesce(counts.c.version_count, 0).label("version_count"),
+                counts.c.latest_version,
+            )
+            .outerjoin(counts, counts.c.dataset_id == datasets.c.id)
+            .order_by(datasets.c.name)
+        )
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as conn:
+            return [Dataset.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    # -- versions ------------------------------------------------------------------------
+
+    def add_version(
+        self,
+        name: str,
+        parquet: str | Path,
+        *,
+        columns: list[Column],
+        row_count: int,
+        recipe: Mapping[str, Any],
+        parent_version_id: str | None = None,
+        description: str = "",
+    ) -> DatasetVersion:
+        """Store a Parquet file as the next version of `name`, creating the dataset if new.
+
+        The blob is stored first and the rows after it in one transaction, so a failure
+        leaves no version behind (at worst an unreferenced blob). Registering the same
+        content again makes a new version number with the same digest, as MLflow does.
+        """
+        base = _dataset_row(name, description)
+        blob = self.artifacts.put_file(parquet)
+        for _ in range(_ATTEMPTS):
+            try:
+                with writing(self.engine) as conn:
+                    dataset_id = self._ensure_dataset(conn, base)
+                    if parent_version_id is not None:
+                        self._check_parent(conn, parent_version_id)
+                    number = self._next_version(conn, dataset_id)
+                    row: dict[str, Any] = {
+                        "id": new_id(),
+                        "dataset_id": dataset_id,
+                        "version": number,
+                        "digest": blob.digest,
+                        "columns": [c.model_dump() for c in columns],
+                        "row_count": row_count,
+                        "size_bytes": blob.size,
+                        "parent_version_id": parent_version_id,
+                        "recipe": dict(recipe),
+                        "created_at": utcnow(),
+                    }
+                    conn.execute(dataset_versions.insert(), row)
+                    if parent_version_id is not None:
+                        add_edge(
+                            conn,
+                            "dataset_version",
+                            parent_version_id,
+                            "dataset_version",
+                            row["id"],
+                            "derived_from",
+                        )
+            except IntegrityError:
+                continue
+            return DatasetVersion.model_validate({**row, "dataset_name": base["name"]})
+        raise Conflict(f"could not add a version to {base['name']!r}: too many concurrent writers")
+
+    def _ensure_dataset(self, conn: Connection, base: dict[str, Any]) -> str:
+        found = conn.execute(select(datasets.c.id).where(datasets.c.name == base["name"])).scalar()
+        if found is not None:
+            return str(found)
+        conn.execute(datasets.insert(), base)
+        return str(base["id"])
+
+    def _check_parent(self, conn: Connection, version_id: str) -> None:
+        query = select(dataset_versions.c.id).where(dataset_versions.c.id == version_id)
+        if conn.execute(query).scalar() is None:
+            raise NotFound(f"no dataset version with id {version_id!r}")
+
+    def _next_version(self, conn: Connection, dataset_id: str) -> int:
+        query = select(func.max(dataset_versions.c.version)).where(
+            dataset_versions.c.dataset_id == dataset_id
+        )
+        return int(conn.execute(query).scalar() or 0) + 1
+
+    def get_version(self, uri: str | VersionRef) -> DatasetVersion:
+        """Resolve `datasets:/name/3` or `datasets:/name@latest`."""
+        ref = parse_uri(uri) if isinstance(uri, str) else uri
+        if not isinstance(ref, VersionRef) or ref.kind != "datasets":
+            raise InvalidInput(
+                f"{str(uri)!r} is not a dataset URI: use datasets:/<name>/<version> "
+                "or datasets:/<name>@latest",
+                field="uri",
+            )
+        if ref.alias is not None and ref.alias != LATEST:
+            raise InvalidInput(
+                f"unknown dataset alias {ref.alias!r}: only @latest is supported", field="uri"
+            )
+        where = datasets.c.name == ref.name
+        if ref.version is not None:
+            where = where & (dataset_versions.c.version == ref.version)
+        found = self._versions(where, newest_first=True, limit=1)
+        if not found:
+            raise NotFound(f"no dataset version {ref}")
+        return found[0]
+
+    def get_version_by_id(self, version_id: str) -> DatasetVersion:
+        found = self._versions(dataset_versions.c.id == version_id, newest_first=True, limit=1)
+        if not found:
+            raise NotFound(f"no dataset version with id {version_id!r}")
+        return found[0]
+
+    def list_versions(self, name: str) -> list[DatasetVersion]:
+        """The versions of a dataset, oldest first."""
+        dataset = self.get_dataset(name)
+        return self._versions(dataset_versions.c.dataset_id == dataset.id, newest_first=False)
+
+    def _versions(
+        self, where: ColumnElement[bool], *, newest_first: bool, limit: int | None = None
+    ) -> list[DatasetVersion]:
+        v = dataset_versions
+        order = v.c.version.desc() if newest_first else v.c.version
+        query = (
+            select(v, datasets.c.name.label("dataset_name"))
+            .join(datasets, datasets.c.id == v.c.dataset_id)
+            .where(where)
+            .order_by(order)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [DatasetVersion.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def _dataset_row(name: str, description: str) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "name": check_dataset_name(name),
+        "description": check_text(description, "description", max_length=10_000),
+        "created_at": utcnow(),
+    }
+
+
+def check_dataset_name(name: str) -> str:
+    """A name that fits in a `datasets:/name/3` URI, or InvalidInput."""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 255:
+        raise InvalidInput(
+            f"invalid dataset name {name!r}: use 1-255 letters, digits, _ - and ., "
+            "starting with a letter or digit",
+            field="name",
+        )
+    return name
