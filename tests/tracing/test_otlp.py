@@ -20,7 +20,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from lmops.core.errors import InvalidInput, Unavailable
+from lmops.core.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from lmops.tracing import otlp
 from lmops.tracing.conventions import map_span
 from lmops.tracing.entities import Span, SpanEvent, SpanStatus, SpanType
@@ -209,9 +209,9 @@ def test_content_types_and_encodings() -> None:
     assert otlp.encoding_of("application/x-protobuf") is otlp.Encoding.PROTOBUF
     assert otlp.encoding_of("application/json; charset=utf-8") is otlp.Encoding.JSON
     for bad in (None, "text/plain", "application/grpc"):
-        with pytest.raises(otlp.UnsupportedMediaType):
+        with pytest.raises(UnsupportedMediaType):
             otlp.encoding_of(bad)
-    with pytest.raises(otlp.UnsupportedMediaType, match="br"):
+    with pytest.raises(UnsupportedMediaType, match="br"):
         otlp.decompress(b"x", "br")
 
 
@@ -220,9 +220,9 @@ def test_gzip_one_or_many_members_with_a_limit() -> None:
     assert otlp.decompress(gzip.compress(body), "gzip") == body
     assert otlp.decompress(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip") == b"abcd"
     assert otlp.decompress(body, None) == body
-    with pytest.raises(otlp.PayloadTooLarge):
+    with pytest.raises(PayloadTooLarge):
         otlp.decompress(gzip.compress(b"\0" * 2_000_000), "gzip", limit=1_000_000)
-    with pytest.raises(otlp.PayloadTooLarge):
+    with pytest.raises(PayloadTooLarge):
         otlp.decompress(b"x" * 11, None, limit=10)
     with pytest.raises(InvalidInput, match="not valid gzip"):
         otlp.decompress(b"plain text", "gzip")

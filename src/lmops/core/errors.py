@@ -7,6 +7,9 @@ LmopsError                 base; `status_code` is what the REST API answers
  +-- Forbidden             403
  +-- NotFound              404: an id or name that does not exist
  +-- Conflict              409: a write that contradicts what is stored (write-once params)
+ +-- PayloadTooLarge       413: a request body past its size limit
+ +-- UnsupportedMediaType  415: a body in a content type the route does not read
+ +-- Unavailable           503: the store or server cannot take it now; retrying may work
  +-- MissingExtra          a feature needs an optional extra that is not installed
  +-- RemoteError           the server answered with an error the client cannot map
 """
@@ -71,6 +74,16 @@ class NotFound(LmopsError):
 class Conflict(LmopsError):
     status_code = 409
     code = "conflict"
+
+
+class PayloadTooLarge(LmopsError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(LmopsError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class Unavailable(LmopsError):

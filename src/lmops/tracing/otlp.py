@@ -29,7 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 from pydantic import ValidationError
 
-from lmops.core.errors import InvalidInput, LmopsError
+from lmops.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from lmops.tracing.conventions import Mapped, map_span
 from lmops.tracing.entities import Span, SpanEvent, SpanStatus, SpanType, TraceContext
 from lmops.tracing.limits import truncate_values
@@ -43,16 +43,6 @@ _KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 _MAX_DEPTH = 32
 _REASONS_SHOWN = 5
-
-
-class PayloadTooLarge(LmopsError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMediaType(LmopsError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 class Encoding(StrEnum):

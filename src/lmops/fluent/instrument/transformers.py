@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lmops.core.errors import MissingExtra
-from lmops.fluent.tracing import end_span
+from lmops.fluent.tracing import span
 from lmops.tracing.entities import SpanType
 from lmops.tracing.live import LiveSpan, current_span
 
@@ -87,20 +87,13 @@ def _pipeline_classes() -> list[type[Any]]:
 
 @contextmanager
 def _recorded(name: str, span_type: SpanType, model: Any) -> Iterator[LiveSpan]:
-    live = LiveSpan(name, span_type, parent=current_span())
-    live.activate()
-    config = getattr(model, "config", None)
-    model_name = getattr(config, "_name_or_path", None) or getattr(model, "name_or_path", None)
-    live.set_model(str(model_name) if model_name else None, PROVIDER)
-    if model_name:
-        live.set_attribute("gen_ai.request.model", str(model_name))
-    try:
+    with span(name, span_type) as live:  # records an exception and ends the span
+        config = getattr(model, "config", None)
+        model_name = getattr(config, "_name_or_path", None) or getattr(model, "name_or_path", None)
+        live.set_model(str(model_name) if model_name else None, PROVIDER)
+        if model_name:
+            live.set_attribute("gen_ai.request.model", str(model_name))
         yield live
-    except BaseException as exc:
-        live.record_exception(exc)
-        raise
-    finally:
-        end_span(live)
 
 
 def _wrap_generate(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from lmops.core.errors import InvalidInput, LmopsError
+from lmops.core.errors import InvalidInput, LmopsError, PayloadTooLarge, UnsupportedMediaType
 from lmops.server.auth import authorize
 from lmops.server.deps import TracingDep
 from lmops.tracing import ingest, otlp
@@ -45,7 +45,7 @@ async def export_traces(request: Request, store: TracingDep) -> Response:
     """Store the spans of an OTLP ExportTraceServiceRequest (protobuf or JSON, gzip or not)."""
     try:
         encoding = otlp.encoding_of(request.headers.get("content-type"))
-    except otlp.UnsupportedMediaType as exc:
+    except UnsupportedMediaType as exc:
         # No encoding to answer in: our usual JSON error, with the Status fields.
         return JSONResponse({"code": 3, **exc.to_dict()}, status_code=exc.status_code)
     try:
@@ -62,14 +62,14 @@ async def export_traces(request: Request, store: TracingDep) -> Response:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise otlp.PayloadTooLarge(f"request body is over the {limit} byte limit")
+        raise PayloadTooLarge(f"request body is over the {limit} byte limit")
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise otlp.PayloadTooLarge(f"request body is over the {limit} byte limit")
+                raise PayloadTooLarge(f"request body is over the {limit} byte limit")
             chunks.append(chunk)
     except ClientDisconnect:
         raise InvalidInput("the client disconnected before sending the whole body") from None
