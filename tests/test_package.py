@@ -18,11 +18,11 @@ LAYERS = {
     "artifacts": 1,
     "tracking": 2,
     "tracing": 2,
-    "data": 2,
-    "client": 3,
-    "fluent": 4,
-    "server": 5,
-    "cli": 6,
+    "data": 3,  # datasets are made from traces too
+    "client": 4,
+    "fluent": 5,
+    "server": 6,
+    "cli": 7,
 }
 
 # The one place allowed to look up: the schema module gathers every stage's tables so that

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import InvalidInput
 from lmops.data import loading
-from lmops.data.importing import ROW_GROUP_ROWS, import_source
+from lmops.data.importing import import_source
+from lmops.data.parquet import ROW_GROUP_ROWS
 from lmops.data.store import DataStore
 from lmops.data.tables import dataset_versions
 from lmops.data.tables import datasets as datasets_table

@@ -7,19 +7,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
-from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.data.entities import Column
 from lmops.data.store import DataStore
 from lmops.data.tables import dataset_versions, datasets
 from lmops.store.lineage import edges
-
-
-@pytest.fixture
-def store(engine: Engine, artifacts: ArtifactStore) -> DataStore:
-    return DataStore(engine, artifacts)
 
 
 def parquet(tmp_path: Path, rows: list[dict[str, object]], name: str = "x.parquet") -> Path:

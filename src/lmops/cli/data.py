@@ -15,7 +15,7 @@ from lmops.data.sources import FORMATS
 from lmops.data.store import DataStore
 
 
-def _store() -> DataStore:
+def open_store() -> DataStore:
     return open_data_store(Settings())
 
 
@@ -36,7 +36,7 @@ def import_(
     """Import FILE... (JSONL, CSV, Parquet or a saved HF dataset) as the next version."""
     from lmops.data.importing import import_source
 
-    version = import_source(_store(), name, list(files), format_, description)
+    version = import_source(open_store(), name, list(files), format_, description)
     if as_json:
         click.echo(version.model_dump_json(indent=2))
         return
@@ -51,7 +51,7 @@ def import_(
 def list_datasets(as_json: bool) -> None:
     """List datasets by name."""
     emit(
-        _store().list_datasets(),
+        open_store().list_datasets(),
         [
             ("name", lambda d: d.name),
             ("versions", lambda d: d.version_count),
@@ -67,7 +67,7 @@ def list_datasets(as_json: bool) -> None:
 @json_option
 def show(uri: str, as_json: bool) -> None:
     """Show a version (datasets:/name/2 or datasets:/name@latest) and its dataset's versions."""
-    store = _store()
+    store = open_store()
     version = store.get_version(uri)
     if as_json:
         click.echo(version.model_dump_json(indent=2))
@@ -100,7 +100,7 @@ def head(uri: str, rows: int, as_json: bool) -> None:
     """Print the first rows of a version (JSON lines, or a JSON array with --json)."""
     from lmops.data.loading import head as head_rows
 
-    store = _store()
+    store = open_store()
     records = head_rows(store, store.get_version(uri), rows).to_pylist()
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False, default=str))
@@ -123,7 +123,7 @@ def export(uri: str, out: Path, format_: str | None) -> None:
     """Write a version to OUT as JSON lines, CSV or Parquet."""
     from lmops.data.loading import export as export_version
 
-    store = _store()
+    store = open_store()
     version: DatasetVersion = store.get_version(uri)
     fmt = format_ or {".csv": "csv", ".parquet": "parquet"}.get(out.suffix.lower(), "jsonl")
     path = export_version(store, version, out, fmt)

@@ -9,7 +9,15 @@ import click
 from pydantic import ValidationError
 
 from lmops._version import __version__
-from lmops.cli import data, db, demo, server, tracing, tracking
+from lmops.cli import (
+    data,
+    data_prep,  # noqa: F401  (adds its commands to `lmops data`)
+    db,
+    demo,
+    server,
+    tracing,
+    tracking,
+)
 from lmops.core.errors import LmopsError
 
 

@@ -7,10 +7,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lmops.data.entities import Column, Dataset, DatasetVersion
+from lmops.data.entities import Column, Dataset, DatasetVersion, Profile
+from lmops.data.functions import map_function
 
 if TYPE_CHECKING:
-    from lmops.data.sdk import create, get_version, list_datasets, list_versions, load
+    from lmops.data.sdk import (
+        apply,
+        create,
+        from_traces,
+        get_profile,
+        get_version,
+        list_datasets,
+        list_versions,
+        load,
+        profile,
+        reproduce,
+        sql,
+    )
     from lmops.data.store import DataStore
 
 __all__ = [
@@ -18,14 +31,34 @@ __all__ = [
     "DataStore",
     "Dataset",
     "DatasetVersion",
+    "Profile",
+    "apply",
     "create",
+    "from_traces",
+    "get_profile",
     "get_version",
     "list_datasets",
     "list_versions",
     "load",
+    "map_function",
+    "profile",
+    "reproduce",
+    "sql",
 ]
 
-_SDK = {"create", "get_version", "list_datasets", "list_versions", "load"}
+_SDK = {
+    "apply",
+    "create",
+    "from_traces",
+    "get_profile",
+    "get_version",
+    "list_datasets",
+    "list_versions",
+    "load",
+    "profile",
+    "reproduce",
+    "sql",
+}
 
 
 def __getattr__(name: str) -> Any:

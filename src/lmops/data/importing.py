@@ -1,14 +1,4 @@
-"""Write any source as one deterministic Parquet file, then register it as a version.
-
-The digest of a version is the sha256 of its Parquet bytes, so the bytes must depend on
-the rows alone. What keeps them stable:
-- fixed writer settings (format 2.6, zstd, dictionary on, statistics on, data page v1);
-- row groups of exactly `ROW_GROUP_ROWS` rows, however the reader happened to batch them;
-- no schema metadata (pandas writes its own version there) and one type per kind of
-  column (large_string becomes string, and so on);
-- the pyarrow version: the Parquet footer names the writer ("parquet-cpp-arrow
-  version X"), so a different pyarrow may give different bytes for the same rows.
-"""
+"""Read any source into one deterministic Parquet file, then register it as a version."""
 
 from __future__ import annotations
 
@@ -19,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lmops.core.errors import InvalidInput
 from lmops.data.entities import Column, DatasetVersion
+from lmops.data.parquet import ParquetOut, columns_of
 from lmops.data.sources import Part, Source, find_bad_json_line, resolve
 from lmops.data.store import DataStore, check_dataset_name
-
-ROW_GROUP_ROWS = 16_384
-WRITER_OPTIONS: dict[str, Any] = {
-    "version": "2.6",
-    "compression": "zstd",
-    "use_dictionary": True,
-    "write_statistics": True,
-    "data_page_version": "1.0",
-    "store_schema": True,
-}
 
 
 @dataclass(frozen=True)
@@ -71,19 +51,16 @@ def write_parquet(source: Source, dest: Path) -> Written:
     """Stream every part of `source` into one Parquet file at `dest`."""
     schemas = [_schema_of(part, source.format) for part in source.parts]
     target = _shared_schema(source.parts, schemas)
-    total = 0
-    with pq.ParquetWriter(dest, target, **WRITER_OPTIONS) as writer:
-        groups = _RowGroups(writer, target)
+    with ParquetOut(dest, target) as out:
         for part in source.parts:
             rows = 0
             for batch in _batches(part, source.format):
                 rows += batch.num_rows
-                groups.add(_conform(batch, target, part.label))
+                out.add(_conform(batch, out.schema, part.label))
             if rows == 0:
                 raise InvalidInput(f"{part.label} has no rows", field="source")
-            total += rows
-        groups.close()
-    return Written([Column(name=f.name, type=str(f.type)) for f in target], total)
+        total = out.close()
+    return Written(columns_of(out.schema), total)
 
 
 def _schema_of(part: Part, format: str) -> pa.Schema:
@@ -141,19 +118,7 @@ def _shared_schema(parts: list[Part], schemas: list[pa.Schema]) -> pa.Schema:
         ) from None
     if not unified.names:
         raise InvalidInput(f"{parts[0].label} has no columns", field="source")
-    return pa.schema([pa.field(f.name, _stable_type(f.type), f.nullable) for f in unified])
-
-
-def _stable_type(t: pa.DataType) -> pa.DataType:
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        return pa.binary()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
-        return pa.list_(t.value_field.with_type(_stable_type(t.value_type)).remove_metadata())
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(_stable_type(f.type)).remove_metadata() for f in t])
-    return t
+    return unified
 
 
 def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordBatch:
@@ -163,31 +128,3 @@ def _conform(batch: pa.RecordBatch, target: pa.Schema, label: str) -> pa.RecordB
         raise InvalidInput(
             f"{label}: cannot convert its columns to the shared schema: {exc}", field="source"
         ) from None
-
-
-class _RowGroups:
-    """Regroup incoming batches into row groups of exactly ROW_GROUP_ROWS rows."""
-
-    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema) -> None:
-        self.writer, self.schema = writer, schema
-        self.pending: list[pa.RecordBatch] = []
-        self.rows = 0
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        for start in range(0, batch.num_rows, ROW_GROUP_ROWS):
-            piece = batch.slice(start, ROW_GROUP_ROWS)
-            self.pending.append(piece)
-            self.rows += piece.num_rows
-            if self.rows >= ROW_GROUP_ROWS:
-                self._write(ROW_GROUP_ROWS)
-
-    def close(self) -> None:
-        if self.rows:
-            self._write(self.rows)
-
-    def _write(self, n: int) -> None:
-        table = pa.Table.from_batches(self.pending, self.schema).combine_chunks()
-        self.writer.write_table(table.slice(0, n), row_group_size=n)
-        rest = table.slice(n)
-        self.pending = rest.to_batches()
-        self.rows = rest.num_rows

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -16,8 +16,8 @@ from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
 from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, parse_uri
-from lmops.data.entities import Column, Dataset, DatasetVersion
-from lmops.data.tables import dataset_versions, datasets
+from lmops.data.entities import Column, Dataset, DatasetVersion, Job, Profile
+from lmops.data.tables import dataset_jobs, dataset_profiles, dataset_versions, datasets
 from lmops.store.engine import writing
 from lmops.store.lineage import add_edge
 
@@ -92,12 +92,16 @@ class DataStore:
         recipe: Mapping[str, Any],
         parent_version_id: str | None = None,
         description: str = "",
+        report: Mapping[str, Any] | None = None,
+        extra_parents: Sequence[str] = (),
     ) -> DatasetVersion:
         """Store a Parquet file as the next version of `name`, creating the dataset if new.
 
         The blob is stored first and the rows after it in one transaction, so a failure
         leaves no version behind (at worst an unreferenced blob). Registering the same
         content again makes a new version number with the same digest, as MLflow does.
+        `extra_parents` are other versions the step read (the right side of a join): they
+        get lineage edges too.
         """
         base = _dataset_row(name, description)
         blob = self.artifacts.put_file(parquet)
@@ -118,14 +122,16 @@ class DataStore:
                         "size_bytes": blob.size,
                         "parent_version_id": parent_version_id,
                         "recipe": dict(recipe),
+                        "report": dict(report) if report is not None else None,
                         "created_at": utcnow(),
                     }
                     conn.execute(dataset_versions.insert(), row)
-                    if parent_version_id is not None:
+                    parents = [parent_version_id, *extra_parents] if parent_version_id else []
+                    for parent in parents:
                         add_edge(
                             conn,
                             "dataset_version",
-                            parent_version_id,
+                            parent,
                             "dataset_version",
                             row["id"],
                             "derived_from",
@@ -199,6 +205,79 @@ class DataStore:
         )
         with self.engine.connect() as conn:
             return [DatasetVersion.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def lineage(self, name: str) -> list[tuple[str, str]]:
+        """(parent version id, child version id) for every derived_from edge into `name`."""
+        from lmops.store.lineage import edges
+
+        pairs: list[tuple[str, str]] = []
+        for version in self.list_versions(name):
+            for edge in edges(self.engine, "dataset_version", version.id, direction="upstream"):
+                pairs.append((edge.from_id, edge.to_id))
+        return pairs
+
+    # -- profiles ------------------------------------------------------------------------
+
+    def save_profile(self, profile: Profile) -> Profile:
+        """Store `profile` with its version, replacing an earlier one."""
+        row = {
+            "version_id": profile.version_id,
+            "profile": profile.model_dump(mode="json"),
+            "created_at": profile.created_at,
+        }
+        with writing(self.engine) as conn:
+            self._check_parent(conn, profile.version_id)
+            conn.execute(
+                delete(dataset_profiles).where(dataset_profiles.c.version_id == profile.version_id)
+            )
+            conn.execute(dataset_profiles.insert(), row)
+        return profile
+
+    def get_profile(self, version_id: str) -> Profile | None:
+        """The stored profile of a version, or None when it was never profiled."""
+        query = select(dataset_profiles.c.profile).where(
+            dataset_profiles.c.version_id == version_id
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else Profile.model_validate(found)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def start_job(
+        self, dataset_name: str, op: str, total: int, input_version_id: str | None = None
+    ) -> Job:
+        now = utcnow()
+        row = {
+            "id": new_id(),
+            "dataset_name": dataset_name,
+            "op": op,
+            "status": "running",
+            "done": 0,
+            "total": total,
+            "message": "",
+            "input_version_id": input_version_id,
+            "output_version_id": None,
+            "started_at": now,
+            "updated_at": now,
+        }
+        with writing(self.engine) as conn:
+            conn.execute(dataset_jobs.insert(), row)
+        return Job.model_validate(row)
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        """Set progress (done), status, message or output_version_id of a job."""
+        values["updated_at"] = utcnow()
+        with writing(self.engine) as conn:
+            conn.execute(update(dataset_jobs).where(dataset_jobs.c.id == job_id).values(**values))
+
+    def list_jobs(self, dataset_name: str | None = None, limit: int = 50) -> list[Job]:
+        """The latest jobs, newest first, for one dataset or all."""
+        query = select(dataset_jobs).order_by(dataset_jobs.c.started_at.desc()).limit(limit)
+        if dataset_name is not None:
+            query = query.where(dataset_jobs.c.dataset_name == dataset_name)
+        with self.engine.connect() as conn:
+            return [Job.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
 
 def _dataset_row(name: str, description: str) -> dict[str, Any]:

@@ -38,7 +38,36 @@ dataset_versions = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("parent_version_id", Id, ForeignKey("dataset_versions.id")),
     Column("recipe", JSONType, nullable=False),
+    # what the step that made the version found: clusters removed, PII replaced, overlaps
+    Column("report", JSONType),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("dataset_id", "version"),
     Index(None, "digest"),
+)
+
+# One profile per version; profiling again replaces it.
+dataset_profiles = Table(
+    "dataset_profiles",
+    metadata,
+    Column("version_id", Id, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("profile", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Long operations (import, profile, steps) report progress here for the CLI and the UI.
+dataset_jobs = Table(
+    "dataset_jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("dataset_name", String(255), nullable=False),
+    Column("op", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("done", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("input_version_id", Id),
+    Column("output_version_id", Id),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "dataset_name", "started_at"),
 )
