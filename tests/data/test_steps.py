@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pyarrow as pa
@@ -214,7 +215,8 @@ def test_exact_dedup_normalizes_and_reports_examples(store: DataStore) -> None:
 
 
 def test_near_dedup_removes_planted_copies_and_keeps_by_policy(store: DataStore) -> None:
-    base = [" ".join(f"w{(i * 7 + j * 13) % 997}" for j in range(60)) for i in range(30)]
+    rngs = [random.Random(i) for i in range(30)]
+    base = [" ".join(f"w{rng.randrange(5000)}" for _ in range(60)) for rng in rngs]
     near = [text.replace(text.split()[5], "changed", 1) for text in base[:5]]
     longer = [base[5] + " extra words at the end"]
     rows = [{"text": t} for t in [*base, *near, *longer]]

@@ -23,8 +23,20 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     traced = demo_job.populate_traces()
     if traced:
         click.echo(f"  traced {traced} questions through the demo QA app, with feedback")
+    from lmops import demo_data
+
+    walked = demo_data.populate_dataset()
+    if walked is not None:
+        click.echo(
+            f"  dataset {demo_data.DATASET}: imported, profiled, deduplicated, scrubbed, split "
+            f"and converted to chat: {walked.uri}"
+        )
+    from_traces = demo_data.populate_trace_dataset()
+    if from_traces is not None:
+        click.echo(f"  rated demo traces as a dataset: {from_traces.uri}")
     if no_serve:
         return
     click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}")
-    click.echo(f"  Traces: http://{host}:{port}/traces\n")
+    click.echo(f"  Traces: http://{host}:{port}/traces")
+    click.echo(f"  Datasets: http://{host}:{port}/datasets/{demo_data.DATASET}\n")
     uvicorn.run(create_app(s), host=host, port=port, log_level="warning")

@@ -5,8 +5,9 @@ picklable top-level function, so an Executor can run it in another process or, l
 a Ray cluster) returns mergeable partial states; merging them gives the profile. Per row
 only a few numbers are kept (lengths, token counts, a 64-bit hash of the normalized
 text), never the texts. Near-duplicates are counted by a separate MinHash LSH pass
-(lmops.data.neardup), language identification runs on a sample of `language_sample`
-rows per text column, and n-gram counts keep the heaviest hitters per task.
+(lmops.data.neardup). Language identification runs on a sample of `language_sample`
+rows per text column and n-grams are counted on `ngram_sample` rows spread evenly over
+the version; n-gram counts keep the heaviest hitters per task.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Options:
     near_duplicates: bool = True
     near_threshold: float = 0.8
     language_sample: int = 2000
+    ngram_sample: int = 200_000
     overlong_chars: int = OVERLONG_CHARS
     overlong_tokens: int | None = None
     seed: int = 0
@@ -173,16 +175,16 @@ def _run_tasks(
     tasks = _tasks(pq.ParquetFile(path))
     progress.start("profiling", version.row_count)
     merged: dict[str, ColumnState] | None = None
-    fraction = min(1.0, options.language_sample / max(version.row_count, 1))
+    samples = Samples.of(options, version.row_count)
     if executor is None or len(tasks) == 1:
-        results = (profile_task(path, groups, options, fraction) for groups in tasks)
+        results = (profile_task(path, groups, options, samples) for groups in tasks)
         merged = _merge_all(results, progress)
     else:
         from lmops.core.executors import get_executor
 
         pool = get_executor(executor)
         try:
-            futures = [pool.submit(profile_task, path, g, options, fraction) for g in tasks]
+            futures = [pool.submit(profile_task, path, g, options, samples) for g in tasks]
             merged = _merge_all((f.result() for f in futures), progress)
         finally:
             pool.shutdown()
@@ -213,14 +215,27 @@ def _tasks(file: pq.ParquetFile) -> list[list[int]]:
     return tasks
 
 
+@dataclass(frozen=True)
+class Samples:
+    """The share of each task's rows that language identification and n-grams look at."""
+
+    languages: float
+    ngrams: float
+
+    @classmethod
+    def of(cls, options: Options, rows: int) -> Samples:
+        rows = max(rows, 1)
+        return cls(min(1.0, options.language_sample / rows), min(1.0, options.ngram_sample / rows))
+
+
 def profile_task(
-    path: Path, groups: list[int], options: Options, sample_fraction: float
+    path: Path, groups: list[int], options: Options, samples: Samples
 ) -> tuple[int, dict[str, ColumnState]]:
     """Partial states of every column over some row groups of the file at `path`."""
     table = pq.ParquetFile(path).read_row_groups(groups)
     tokenizer = _load_tokenizer(options.tokenizer)
     states = {
-        name: _column_state(table.column(name), options, tokenizer, sample_fraction)
+        name: _column_state(table.column(name), options, tokenizer, samples)
         for name in table.column_names
     }
     return table.num_rows, states
@@ -256,7 +271,7 @@ def _is_chat(t: pa.DataType) -> bool:
 
 
 def _column_state(
-    column: pa.ChunkedArray, options: Options, tokenizer: Any, sample_fraction: float
+    column: pa.ChunkedArray, options: Options, tokenizer: Any, samples: Samples
 ) -> ColumnState:
     array = column.combine_chunks()
     kind = kind_of(array.type)
@@ -277,14 +292,14 @@ def _column_state(
     if kind == "number":
         state.numbers.append(pc.cast(valid, pa.float64()).to_numpy(zero_copy_only=False))
     elif kind == "text":
-        state.text = _text_state(array, options, tokenizer, sample_fraction)
+        state.text = _text_state(array, options, tokenizer, samples)
     elif kind == "chat":
         state.turns.append(pc.fill_null(pc.list_value_length(array), 0).to_numpy())
         messages = pc.list_flatten(array)
         roles = pc.value_counts(pc.drop_null(pc.struct_field(messages, "role")))
         state.roles.update({str(r["values"]): int(r["counts"]) for r in roles.to_pylist()})
         contents = _joined_contents(array)
-        state.text = _text_state(contents, options, tokenizer, sample_fraction)
+        state.text = _text_state(contents, options, tokenizer, samples)
     return state
 
 
@@ -304,9 +319,7 @@ def _value_hashes(valid: pa.Array, kind: str) -> np.ndarray:
     return hash_uint64(np.ascontiguousarray(values).view(np.uint64))
 
 
-def _text_state(
-    texts: pa.Array, options: Options, tokenizer: Any, sample_fraction: float
-) -> TextState:
+def _text_state(texts: pa.Array, options: Options, tokenizer: Any, samples: Samples) -> TextState:
     from lmops.data.language import language_mix
     from lmops.data.pii import count_pii
     from lmops.data.textstats import NgramCounter, char_lengths, control_char_mask, empty_mask
@@ -320,18 +333,27 @@ def _text_state(
     hashes = hash_strings(normalized)
     state.hashes.append(hashes[~empty])
     state.pii.update(count_pii(texts))
-    sample = max(1, round(len(texts) * sample_fraction)) if len(texts) else 0
+    sample = max(1, round(len(texts) * samples.languages)) if len(texts) else 0
     if sample:
         languages, sampled = language_mix(texts, sample=sample, seed=options.seed)
         state.languages.update(languages)
         state.sampled = sampled
+    spread = _spread(texts, samples.ngrams)
     for n in (1, 2, 3):
         counter = NgramCounter(n)
-        counter.add(texts)
+        counter.add(spread)
         state.ngrams[n] = counter
     if tokenizer is not None:
         state.tokens.append(_token_counts(texts, tokenizer))
     return state
+
+
+def _spread(texts: pa.Array, fraction: float) -> pa.Array:
+    """About `fraction` of the rows, evenly spaced (all of them when fraction is 1)."""
+    if fraction >= 1 or not len(texts):
+        return texts
+    step = max(1, round(1 / fraction))
+    return texts.take(pa.array(np.arange(0, len(texts), step)))
 
 
 def _token_counts(texts: pa.Array, tokenizer: Any) -> np.ndarray:
@@ -386,10 +408,7 @@ def _column_profile(
         nulls=state.nulls,
         distinct=state.distinct.count() if state.distinct is not None else None,
         distinct_exact=state.distinct.is_exact if state.distinct is not None else True,
-        top_values=[
-            ValueCount(value=v, count=c)
-            for v, c in sorted((state.values or {}).items(), key=lambda vc: (-vc[1], vc[0]))
-        ],
+        top_values=_categories(state.values),
     )
     if state.numbers:
         profile.numbers = distribution(np.concatenate(state.numbers))
@@ -400,6 +419,15 @@ def _column_profile(
             turns=distribution(np.concatenate(state.turns)), roles=dict(state.roles.most_common())
         )
     return profile
+
+
+def _categories(values: Counter[str] | None) -> list[ValueCount]:
+    """The value distribution of a column whose values repeat: at most CATEGORY_LIMIT of
+    them, and no more than half as many as there are (non-null) rows, so ids do not count."""
+    if not values or len(values) > sum(values.values()) / 2:
+        return []
+    ordered = sorted(values.items(), key=lambda vc: (-vc[1], vc[0]))
+    return [ValueCount(value=v, count=c) for v, c in ordered]
 
 
 def _text_profile(state: TextState, near: int | None, options: Options) -> TextProfile:
