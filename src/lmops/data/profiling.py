@@ -322,7 +322,13 @@ def _value_hashes(valid: pa.Array, kind: str) -> np.ndarray:
 def _text_state(texts: pa.Array, options: Options, tokenizer: Any, samples: Samples) -> TextState:
     from lmops.data.language import language_mix
     from lmops.data.pii import count_pii
-    from lmops.data.textstats import NgramCounter, char_lengths, control_char_mask, empty_mask
+    from lmops.data.textstats import (
+        NgramCounter,
+        char_lengths,
+        control_char_mask,
+        empty_mask,
+        tokens,
+    )
 
     state = TextState(rows=len(texts))
     state.chars.append(char_lengths(texts).astype(np.int32))
@@ -338,10 +344,10 @@ def _text_state(texts: pa.Array, options: Options, tokenizer: Any, samples: Samp
         languages, sampled = language_mix(texts, sample=sample, seed=options.seed)
         state.languages.update(languages)
         state.sampled = sampled
-    spread = _spread(texts, samples.ngrams)
+    words = tokens(_spread(texts, samples.ngrams))
     for n in (1, 2, 3):
         counter = NgramCounter(n)
-        counter.add(spread)
+        counter.add_tokens(words)
         state.ngrams[n] = counter
     if tokenizer is not None:
         state.tokens.append(_token_counts(texts, tokenizer))
