@@ -37,6 +37,8 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/tracing.py
 	$(BIN)/python benchmarks/ui_scale.py
+	$(BIN)/python benchmarks/dedup.py
+	$(BIN)/python benchmarks/profile.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(DEMO_HOME)

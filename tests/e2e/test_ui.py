@@ -224,7 +224,9 @@ def test_navigation_and_not_found(tab: Tab) -> None:
     page = tab.page
     expect(page).to_have_url(re.compile(r"/experiments$"))
     page.click("nav.sidebar >> text=Datasets")
-    expect(page.locator("main")).to_contain_text("Datasets are not built yet in this version")
+    expect(page.locator("main h1")).to_have_text("Datasets")
+    page.click("nav.sidebar >> text=Prompts")
+    expect(page.locator("main")).to_contain_text("Prompts are not built yet in this version")
     page.click("nav.sidebar >> text=Monitoring")
     expect(page.locator("main")).to_contain_text("Monitoring are not built yet")
     assert tab.errors == []

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from lmops.core.settings import Settings
+from lmops.data.importing import import_source
 from lmops.server import create_app
 from lmops.server.ui import pages
 
@@ -49,6 +51,10 @@ QUERY = {
     "page": "0",
     "runs": "a,\x00",
     "all": "maybe",
+    "q": "\x00",
+    "a": "1",
+    "b": "latest",
+    "order_by": "text",
 }
 
 
@@ -77,9 +83,11 @@ def _raw(body: Any) -> bytes:
 def test_no_route_answers_500(client: TestClient) -> None:
     exp = client.post("/api/v1/experiments", json={"name": "fuzz"}).json()
     run = client.post("/api/v1/runs", json={"experiment_id": exp["id"]}).json()
+    # a dataset named "1" with a version 1: "1" in every path slot reaches rows, diffs, pages
+    import_source(client.app.state.services.data, "1", pa.table({"text": ["a"]}))  # type: ignore[attr-defined]
     failures = []
     for path, method in _routes(client):
-        values = [*NASTY_TEXT, run["id"], exp["id"]]
+        values = [*NASTY_TEXT, run["id"], exp["id"], "1"]
         for value in values:
             url = re.sub(r"\{\w+(:path)?\}", value.replace("/", "%2F"), path)
             bodies = NASTY_BODIES if method in ("POST", "PUT") else [None]

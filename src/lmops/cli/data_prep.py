@@ -99,7 +99,7 @@ def profile(
     ):
         result = profile_version(store, version, options, executor=_executor(executor), progress=p)
     if html_out is not None:
-        from lmops.data.report import write_report
+        from lmops.server.ui.report import write_report
 
         write_report(version, result, html_out)
     if as_json:

@@ -8,10 +8,11 @@ from lmops._version import __version__
 from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
+from lmops.data.store import DataStore
 from lmops.server import retention
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
-from lmops.server.routers import otlp, system, tracing, tracking
+from lmops.server.routers import data, otlp, system, tracing, tracking
 from lmops.server.ui import pages
 from lmops.store import open_engine
 from lmops.tracing.store import TracingStore
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts=artifacts,
         tracking=TrackingStore(engine, artifacts),
         tracing=TracingStore(engine),
+        data=DataStore(engine, artifacts),
     )
     install_error_handlers(app)
     system.install_request_metrics(app)
@@ -50,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracing.router)
     app.include_router(tracing.token_router)
     app.include_router(otlp.router)
+    app.include_router(data.router)
     pages.install(app)
     return app

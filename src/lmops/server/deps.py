@@ -9,7 +9,11 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from lmops.artifacts import ArtifactStore
+from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
+from lmops.core.uris import VersionRef
+from lmops.data.entities import DatasetVersion
+from lmops.data.store import LATEST, DataStore
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
@@ -23,6 +27,7 @@ class Services:
     artifacts: ArtifactStore
     tracking: TrackingStore
     tracing: TracingStore
+    data: DataStore
 
 
 def services(request: Request) -> Services:
@@ -42,7 +47,31 @@ def artifact_store(request: Request) -> ArtifactStore:
     return services(request).artifacts
 
 
+def data_store(request: Request) -> DataStore:
+    return services(request).data
+
+
+def resolve_version(store: DataStore, name: str, version: str) -> DatasetVersion:
+    """Version `version` (a number or "latest") of dataset `name`; 404 names what is missing."""
+    dataset = store.get_dataset(name)  # validates the name; 404 for an unknown dataset
+    if version == LATEST:
+        return store.get_version(VersionRef("datasets", dataset.name, alias=LATEST))
+    if not (version.isascii() and version.isdigit()) or len(version) > 9:
+        raise InvalidInput(
+            f"version must be a version number or {LATEST}, not {version[:100]!r}",
+            field="version",
+        )
+    return store.get_version(VersionRef("datasets", dataset.name, int(version)))
+
+
+def dataset_version(name: str, version: str, request: Request) -> DatasetVersion:
+    """The version a path's {name} and {version} name."""
+    return resolve_version(data_store(request), name, version)
+
+
 ServicesDep = Annotated[Services, Depends(services)]
 TrackingDep = Annotated[TrackingStore, Depends(tracking_store)]
 TracingDep = Annotated[TracingStore, Depends(tracing_store)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(artifact_store)]
+DataDep = Annotated[DataStore, Depends(data_store)]
+VersionDep = Annotated[DatasetVersion, Depends(dataset_version)]

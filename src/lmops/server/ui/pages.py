@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from lmops.server.ui import assets, experiments, runs, stages, traces
+from lmops.server.ui import assets, datasets, experiments, runs, stages, traces
 
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
@@ -12,6 +12,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     experiments.router,
     runs.router,
     traces.router,
+    datasets.router,
 )
 
 

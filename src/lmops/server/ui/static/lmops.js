@@ -84,21 +84,25 @@ async function drawChart(el) {
   }
 }
 
-function setUpCharts() {
-  const charts = Array.from(document.querySelectorAll(".chart[data-series]"));
+function drawWhenVisible(selector, draw) {
+  const charts = Array.from(document.querySelectorAll(selector));
   if (charts.length === 0 || !window.Plotly) return;
   // Draw a chart when it scrolls into view: a run may have hundreds of metric keys.
   if (!("IntersectionObserver" in window)) {
-    charts.forEach(drawChart);
+    charts.forEach(draw);
     return;
   }
   const observer = new IntersectionObserver((entries) => {
     entries.filter((e) => e.isIntersecting).forEach((e) => {
       observer.unobserve(e.target);
-      drawChart(e.target);
+      draw(e.target);
     });
   }, { rootMargin: "200px" });
   charts.forEach((c) => observer.observe(c));
+}
+
+function setUpCharts() {
+  drawWhenVisible(".chart[data-series]", drawChart);
 }
 
 function colorSwatches() {
@@ -288,4 +292,57 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpWaterfall();
   setUpCollapsibles(document);
   setUpFeedback();
+});
+
+// -- datasets: profile figures drawn from the page, and pages that refresh while a job runs --
+
+// Plotly reads a little HTML in tick labels: show data as the text it is.
+function plain(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function figureTrace(f) {
+  if (f.kind === "histogram") {
+    return { type: "bar", x: f.x, y: f.y, width: f.width,
+      marker: { color: color(0), line: { color: "#ffffff", width: 1 } },
+      hovertemplate: "%{x:.4g}: %{y}<extra></extra>" };
+  }
+  // Long labels (n-grams, languages, values) read better on horizontal bars, largest on top.
+  const labels = f.x.map(plain);
+  if (labels.some((l) => l.length > 6)) {
+    return { type: "bar", orientation: "h", y: labels.slice().reverse(), x: f.y.slice().reverse(),
+      marker: { color: color(2) }, hovertemplate: "%{y}: %{x}<extra></extra>" };
+  }
+  return { type: "bar", x: labels, y: f.y, marker: { color: color(2) },
+    hovertemplate: "%{x}: %{y}<extra></extra>" };
+}
+
+function drawFigure(el) {
+  const f = JSON.parse(el.dataset.figure);
+  const trace = figureTrace(f);
+  const horizontal = trace.orientation === "h";
+  const category = { type: "category", automargin: true };
+  el.textContent = "";  // the title is the figure's caption, in the page
+  window.Plotly.newPlot(el, [trace], {
+    margin: { l: 56, r: 16, t: 12, b: 44 },
+    height: 270,
+    bargap: f.kind === "histogram" ? 0.02 : 0.2,
+    xaxis: horizontal ? { title: { text: f.y_title || "" }, automargin: true }
+      : { title: { text: f.x_title || "" }, ...(f.kind === "bars" ? category : {}) },
+    yaxis: horizontal ? category : { title: { text: f.y_title || "" }, automargin: true },
+    showlegend: false,
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { family: "system-ui, sans-serif", size: 12, color: "#1f2937" },
+  }, { displaylogo: false, responsive: true });
+}
+
+function setUpRefresh() {
+  const el = document.querySelector("[data-refresh]");
+  if (el) window.setTimeout(() => window.location.reload(), Number(el.dataset.refresh) * 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  drawWhenVisible(".chart[data-figure]", drawFigure);
+  setUpRefresh();
 });
