@@ -160,6 +160,12 @@ def bad_file(tmp_path: Path, name: str, content: bytes) -> Path:
             r"broken.jsonl, line 3, column 9: not valid JSON",
         ),
         ("list.jsonl", b'{"a": 1}\n[1, 2]\n', r"list.jsonl, line 2: expected one JSON object"),
+        (
+            # the type changes far past the first block pyarrow reads: the line is still named
+            "drift.jsonl",
+            b'{"id": 1, "t": "x"}\n' * 300_000 + b'{"id": "oops", "t": "y"}\n',
+            r"drift.jsonl, line 300001: field 'id' changes type: string here, integer on line 1",
+        ),
         ("empty.jsonl", b"", r"empty.jsonl is empty"),
         ("blank.csv", b"\n  \n", r"blank.csv is empty"),
         ("header.csv", b"a,b\n", r"header.csv has no rows"),

@@ -55,14 +55,25 @@ def get_version(uri: str) -> DatasetVersion:
     return _store().get_version(uri)
 
 
-def load(uri: str, as_: str = "pandas") -> Any:
-    """Load a version as a pandas DataFrame, a pyarrow Table or a `datasets.Dataset`."""
+def load(uri: str, as_: str = "pandas", split: str | None = None) -> Any:
+    """Load a version as a pandas DataFrame, a pyarrow Table or a `datasets.Dataset`;
+    with `split`, only the rows whose `split` column (see the split step) equals it."""
     from lmops.data.loading import AS, convert, read_table
 
     if as_ not in AS:
         raise InvalidInput(f"unknown as_={as_!r}: use one of {', '.join(AS)}", field="as_")
     store = _store()
-    return convert(read_table(store, store.get_version(uri)), as_)
+    version = store.get_version(uri)
+    table = read_table(store, version)
+    if split is not None:
+        if "split" not in table.column_names:
+            raise InvalidInput(
+                f"{version.uri} has no split column: run the split step first", field="split"
+            )
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.equal(table.column("split"), split))
+    return convert(table, as_)
 
 
 def list_datasets() -> list[Dataset]:

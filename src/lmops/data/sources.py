@@ -217,7 +217,9 @@ def _table_batches(table: pa.Table) -> tuple[pa.Schema, Iterator[pa.RecordBatch]
 
 
 def find_bad_json_line(path: Path) -> str | None:
-    """The first line of a JSONL file that is not one JSON object, described; else None."""
+    """The first line of a JSONL file that is not one JSON object, or whose field changes
+    kind from the first value seen (a number, then a string), described; else None."""
+    kinds: dict[str, tuple[str, int]] = {}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():
@@ -230,4 +232,27 @@ def find_bad_json_line(path: Path) -> str | None:
             if not isinstance(value, dict):
                 kind = type(value).__name__
                 return f"{path}, line {number}: expected one JSON object per line, got {kind}"
+            if changed := _kind_change(value, kinds, number):
+                return f"{path}, line {number}: {changed}"
     return None
+
+
+def _kind_change(row: dict[str, Any], kinds: dict[str, tuple[str, int]], line: int) -> str | None:
+    for key, value in row.items():
+        if value is None:
+            continue
+        kind = _JSON_KINDS.get(type(value), "value")
+        first = kinds.setdefault(key, (kind, line))
+        if first[0] != kind and {first[0], kind} != {"integer", "number"}:
+            return f"field {key!r} changes type: {kind} here, {first[0]} on line {first[1]}"
+    return None
+
+
+_JSON_KINDS = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "object",
+}
