@@ -28,6 +28,7 @@ import psutil
 import pyarrow as pa
 from harness import bench_dir, mark, print_machine
 
+TARGET_ROWS = 1_000_000
 TARGET_S = 60.0
 TARGET_BYTES = 2 * 1024**3
 WORDS = [
@@ -191,10 +192,14 @@ def main() -> None:
     text = next(c for c in profile.columns if c.name == "text").text
     assert text is not None
     print(f"\nprofile of {rows:,} rows ({args.executor} executor)")
-    print(f"  wall time    {wall:8.1f} s    target < {TARGET_S:.0f} s: {mark(wall < TARGET_S)}")
+    judged = rows == TARGET_ROWS  # the targets are stated for 1,000,000 rows
     print(
-        f"  peak memory  {memory.peak / 1024**3:8.2f} GiB  target < 2 GiB: "
-        f"{mark(memory.peak < TARGET_BYTES)}"
+        f"  wall time    {wall:8.1f} s    target < {TARGET_S:.0f} s at 1M rows: "
+        f"{mark(wall < TARGET_S if judged else None)}"
+    )
+    print(
+        f"  peak memory  {memory.peak / 1024**3:8.2f} GiB  target < 2 GiB at 1M rows: "
+        f"{mark(memory.peak < TARGET_BYTES if judged else None)}"
     )
     print(f"  rows/s       {rows / wall:10,.0f}")
     print(

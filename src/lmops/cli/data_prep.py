@@ -53,12 +53,19 @@ def _apply(uri: str, op: str, params: dict[str, Any], into: str | None, executor
         )
 
 
-def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+def _parse_params(op: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`key=value` pairs; a value is JSON unless the parameter is text (`where=true` is SQL)."""
+    from lmops.data.steps import lookup, param_types
+
+    types = param_types(lookup(op))
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise InvalidInput(f"parameters are key=value, not {pair!r}", field="param")
+        if types.get(key) in (str, str | None):
+            params[key] = raw
+            continue
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -88,16 +95,12 @@ def profile(
 ) -> None:
     """Profile a version and store the profile with it."""
     from lmops.data.profiling import Options, profile_version
-    from lmops.data.progress import job
 
     store = open_store()
     version = store.get_version(uri)
     options = Options(tokenizer=tokenizer, near_duplicates=near, language_sample=language_sample)
-    with (
-        progress_bar() as echo,
-        job(store, version.dataset_name, "profile", input_version_id=version.id, echo=echo) as p,
-    ):
-        result = profile_version(store, version, options, executor=_executor(executor), progress=p)
+    with progress_bar() as echo:
+        result = profile_version(store, version, options, executor=_executor(executor), echo=echo)
     if html_out is not None:
         from lmops.server.ui.report import write_report
 
@@ -190,7 +193,7 @@ def apply_step(
     uri: str, op: str, pairs: tuple[str, ...], into: str | None, executor: str, as_json: bool
 ) -> None:
     """Run step OP (see `lmops data steps`) on URI, making a new version."""
-    _done(_apply(uri, op, _parse_params(pairs), into, executor), as_json)
+    _done(_apply(uri, op, _parse_params(op, pairs), into, executor), as_json)
 
 
 @data.command("filter")
@@ -210,7 +213,7 @@ def filter_(uri: str, where: str, into: str | None, as_json: bool) -> None:
 @click.option("--near", "mode", flag_value="near", default=True, help="Near-duplicates (MinHash).")
 @click.option("--threshold", default=0.8, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--num-perm", default=128, show_default=True, type=click.IntRange(min=2))
+@click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2, 1024))
 @click.option("--keep", type=click.Choice(["first", "longest", "shortest"]), default="first")
 @into_option
 @executor_option
@@ -353,7 +356,10 @@ def reproduce(uri: str, as_json: bool) -> None:
         for s in result.steps:
             mark = "ok  " if s.ok else "DIFF"
             click.echo(f"{mark} {s.uri:<32} {s.op:<12} {s.digest[:12]}  (stored {s.expected[:12]})")
-        verdict = "same content hash" if result.ok else "content hash differs"
+        if not result.steps:
+            verdict = "a root version (imported, not derived): there is no recipe to re-run"
+        else:
+            verdict = "same content hash" if result.ok else "content hash differs"
         click.echo(f"{result.uri}: {verdict}")
     if not result.ok:
         raise SystemExit(1)

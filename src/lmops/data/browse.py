@@ -32,6 +32,7 @@ MAX_VALUE_CHARS = 10_000
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 OPS = (*COMPARISONS, "contains", "is_null", "not_null")
 _NULL_OPS = ("is_null", "not_null")
+_ROW = "__lmops_row"
 _TABLE = "version_rows"
 _NESTED = ("list", "struct", "map", "union", "array")
 
@@ -106,10 +107,13 @@ def browse(
         _check_values(con, filters, types)
         where, params = _where(types, search, filters)
         total = _fetch(con, f"SELECT count(*) FROM {_TABLE}{where}", params)[0][0]
-        order = ""
-        if order_by:
-            order = f" ORDER BY {duck.quote(order_by)} {'DESC' if descending else 'ASC'} NULLS LAST"
-        query = f"SELECT * FROM {_TABLE}{where}{order} LIMIT ? OFFSET ?"
+        if order_by:  # ties keep file order, so pages neither skip nor repeat rows
+            numbered = f"(SELECT *, row_number() OVER () AS {_ROW} FROM {_TABLE})"
+            direction = "DESC" if descending else "ASC"
+            order = f"ORDER BY {duck.quote(order_by)} {direction} NULLS LAST, {_ROW}"
+            query = f"SELECT * EXCLUDE ({_ROW}) FROM {numbered}{where} {order} LIMIT ? OFFSET ?"
+        else:
+            query = f"SELECT * FROM {_TABLE}{where} LIMIT ? OFFSET ?"
         cursor = _execute(con, query, [*params, limit, offset])
         names = [d[0] for d in cursor.description]
         rows = [

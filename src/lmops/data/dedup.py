@@ -7,19 +7,19 @@ one 64-bit integer or two per row (hashes, cluster labels), never the texts them
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from lmops.core.errors import InvalidInput
-from lmops.data.hashing import hash_strings, normalize_text
+from lmops.data.hashing import hash_strings, hash_uint64, normalize_text
 from lmops.data.parquet import ROW_GROUP_ROWS
-from lmops.data.steps import Report, StepContext, step
+from lmops.data.steps import Report, Seed, StepContext, step
 
-KEEP = ("first", "longest", "shortest")
 EXAMPLES = 20  # duplicate groups shown in a report
 SNIPPET = 200  # characters of each example text
 
@@ -52,11 +52,11 @@ def dedup_exact(
 def dedup_near(
     ctx: StepContext,
     column: str = "text",
-    threshold: float = 0.8,
-    num_perm: int = 128,
-    shingle_size: int = 5,
-    keep: str = "first",
-    seed: int = 1,
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.8,
+    num_perm: Annotated[int, Field(ge=2, le=1024)] = 128,
+    shingle_size: Annotated[int, Field(ge=1, le=64)] = 5,
+    keep: Literal["first", "longest", "shortest"] = "first",
+    seed: Seed = 1,
 ) -> Report:
     """Drop near-duplicates of `column`: rows whose word-shingle Jaccard similarity is about
     `threshold` or more (MinHash LSH) fall in one cluster, and `keep` (first, longest or
@@ -64,8 +64,6 @@ def dedup_near(
     from lmops.data.minhash import MinHashParams
     from lmops.data.neardup import find_near_duplicates
 
-    if keep not in KEEP:
-        raise InvalidInput(f"unknown keep policy {keep!r}: use one of {', '.join(KEEP)}")
     _require_text(ctx, [column])
     params = MinHashParams(
         threshold=threshold, num_perm=num_perm, shingle_size=shingle_size, seed=seed
@@ -99,33 +97,41 @@ def leakage(
     threshold: float = 0.8,
     executor: str | None = None,
 ) -> dict[str, Any]:
-    """Rows of each split whose `column` also appears in an earlier split of the file at `path`.
+    """Rows of each split whose `column` also occurs in an earlier split of the file at `path`.
 
-    Splits are taken in order of first appearance; "exact" counts normalized-text matches,
-    "near" counts rows in a MinHash cluster (at `threshold`) that spans another split.
-    For example {"exact": {"test": {"train": 3}}} says 3 test rows repeat a train row.
+    Splits are taken in order of first appearance. A row leaks when its normalized text
+    ("exact") or its MinHash cluster at `threshold` ("near") also occurs in an earlier
+    split; it counts once, under the first such split. {"exact": {"test": {"train": 3}}}
+    says 3 test rows repeat a train row. Empty and null texts never count.
     """
     from lmops.data.minhash import MinHashParams
     from lmops.data.neardup import find_near_duplicates
+    from lmops.data.textstats import empty_mask
 
     file = pq.ParquetFile(path)
-    splits = _column(file, split_column).to_numpy(zero_copy_only=False).astype(str)
-    hashes = np.concatenate(
-        [
-            _row_hashes(b, [column], True)
-            for b in file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=[column])
-        ]
-    )
-    exact = _overlaps(splits, np.unique(hashes, return_inverse=True)[1])
+    for name in (column, split_column):
+        if name not in file.schema_arrow.names:
+            raise InvalidInput(f"no column {name!r}; the columns are {file.schema_arrow.names}")
+    kind = file.schema_arrow.field(column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise InvalidInput(f"the leakage check compares text: column {column!r} is {kind}")
+    codes, names = _split_codes(file, split_column)
+    hashes, empty = [], []
+    for batch in file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=[column]):
+        hashes.append(_row_hashes(batch, [column], True))
+        empty.append(empty_mask(batch.column(0)))
+    counted = (codes >= 0) & ~_joined(empty, bool)
     near_labels = _with_executor(
         executor,
         lambda ex: (
-            find_near_duplicates(
-                path, column, MinHashParams(threshold=threshold), executor=ex
+            (
+                find_near_duplicates(path, column, MinHashParams(threshold=threshold), executor=ex)
             ).labels
         ),
     )
-    near = _overlaps(splits, near_labels)
+    near = _overlaps(codes, near_labels, names, counted)
+    groups = np.unique(_joined(hashes, np.uint64), return_inverse=True)[1]
+    exact = _overlaps(codes, groups, names, counted)
     return {
         "column": column,
         "threshold": threshold,
@@ -136,17 +142,41 @@ def leakage(
     }
 
 
-def _overlaps(splits: np.ndarray, groups: np.ndarray) -> dict[str, dict[str, int]]:
-    """For each split after the first, how many rows share a group with an earlier split."""
-    order = list(dict.fromkeys(splits.tolist()))
+def _split_codes(file: pq.ParquetFile, split_column: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's split as a small integer (-1 for null), numbered by first appearance."""
+    names: dict[str, int] = {}
+    parts = []
+    for batch in file.iter_batches(batch_size=ROW_GROUP_ROWS, columns=[split_column]):
+        encoded = pc.dictionary_encode(pc.cast(batch.column(0), pa.string()))
+        local = np.array(
+            [names.setdefault(str(v), len(names)) for v in encoded.dictionary.to_pylist()] or [0],
+            dtype=np.int32,
+        )
+        indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        parts.append(np.where(indices >= 0, local[np.maximum(indices, 0)], -1))
+    return _joined(parts, np.int32), list(names)
+
+
+def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _overlaps(
+    codes: np.ndarray, groups: np.ndarray, names: list[str], counted: np.ndarray
+) -> dict[str, dict[str, int]]:
+    """Per later split, its counted rows that share a group with an earlier split's."""
     result: dict[str, dict[str, int]] = {}
-    for i, later in enumerate(order[1:], start=1):
-        mine = groups[splits == later]
-        counts = {
-            earlier: int(np.isin(mine, groups[splits == earlier]).sum()) for earlier in order[:i]
-        }
-        if any(counts.values()):
-            result[later] = {k: v for k, v in counts.items() if v}
+    for later in range(1, len(names)):
+        mine = groups[(codes == later) & counted]
+        matched = np.zeros(len(mine), dtype=bool)
+        counts: dict[str, int] = {}
+        for earlier in range(later):
+            hit = np.isin(mine, groups[(codes == earlier) & counted]) & ~matched
+            matched |= hit
+            if hit.any():
+                counts[names[earlier]] = int(hit.sum())
+        if counts:
+            result[names[later]] = counts
     return result
 
 
@@ -160,16 +190,22 @@ def _require_text(ctx: StepContext, columns: list[str]) -> None:
 
 
 def _row_hashes(batch: pa.RecordBatch, columns: list[str], normalize: bool) -> np.ndarray:
-    texts = [batch.column(c) for c in columns]
-    if normalize:
-        texts = [normalize_text(t) for t in texts]
-    joined = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "\x1f")
-    return hash_strings(joined)
+    """One 64-bit hash per row of `columns` together: each column hashed on its own (a null
+    has its own hash), then combined with its position, so ("a", null) and ("b", null)
+    differ and no separator can make two rows collide."""
+    combined = np.zeros(batch.num_rows, dtype=np.uint64)
+    for position, name in enumerate(columns):
+        texts = normalize_text(batch.column(name)) if normalize else batch.column(name)
+        salt = hash_uint64(np.array([position], dtype=np.uint64))
+        combined = hash_uint64(combined ^ hash_uint64(hash_strings(texts) ^ salt))
+    return combined
 
 
 def _relabel(labels: np.ndarray, lengths: np.ndarray, keep: str) -> np.ndarray:
     """Cluster labels re-pointed at the row `keep` chooses (ties: the earliest row)."""
     if keep == "first":
+        return labels
+    if not len(labels):
         return labels
     rows = np.arange(len(labels))
     size = lengths if keep == "shortest" else -lengths
@@ -227,12 +263,6 @@ def _snippet(value: Any) -> str | None:
         return None
     text = str(value)
     return text if len(text) <= SNIPPET else text[:SNIPPET] + "..."
-
-
-def _column(file: pq.ParquetFile, name: str) -> pa.ChunkedArray:
-    if name not in file.schema_arrow.names:
-        raise InvalidInput(f"no column {name!r}; the columns are {file.schema_arrow.names}")
-    return file.read([name]).column(0)
 
 
 def _with_executor(name: str | None, work: Any) -> Any:

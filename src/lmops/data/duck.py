@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from lmops.core.errors import InvalidInput
 
@@ -20,13 +21,25 @@ URI_LITERAL = re.compile(r"'(datasets:/[^']*)'")
 MEMORY_LIMIT = "2GB"
 
 
-def connect(tables: Mapping[str, Path]) -> duckdb.DuckDBPyConnection:
-    """A sandboxed connection where each name in `tables` is a view over that Parquet file."""
+def connect(tables: Mapping[str, Path], *, repeatable: bool = True) -> duckdb.DuckDBPyConnection:
+    """A sandboxed connection where each name in `tables` is a view over that Parquet file.
+
+    `repeatable` runs on one thread: with several, floating-point sums and the items of
+    string_agg or list come out in whichever order the threads finish, so a recipe would
+    not give the same bytes twice. Read-only browsing may trade that for speed.
+    """
     import pyarrow.dataset as ds
 
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
-    for name, path in tables.items():
-        con.register(name, ds.dataset(path, format="parquet"))
+    config: dict[str, Any] = {"memory_limit": MEMORY_LIMIT}
+    if repeatable:
+        config["threads"] = 1
+    con = duckdb.connect(config=config)
+    try:
+        for name, path in tables.items():
+            con.register(name, ds.dataset(path, format="parquet"))
+    except (duckdb.Error, pa.ArrowException) as exc:
+        con.close()
+        raise InvalidInput(f"cannot read a version with DuckDB: {_first_line(exc)}") from None
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

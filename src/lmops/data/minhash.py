@@ -48,6 +48,9 @@ _BLOCK_ROWS = 4096
 _HASHED_PROBES = 8
 
 
+MAX_PERMUTATIONS = 1024  # beyond it, memory per block grows for no useful precision
+
+
 @dataclass(frozen=True)
 class MinHashParams:
     """How texts are shingled and hashed, and the Jaccard threshold the bands aim at."""
@@ -60,8 +63,10 @@ class MinHashParams:
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
             raise InvalidInput("threshold must lie strictly between 0 and 1", field="threshold")
-        if self.num_perm < 2:
-            raise InvalidInput("num_perm must be 2 or more", field="num_perm")
+        if not 2 <= self.num_perm <= MAX_PERMUTATIONS:
+            raise InvalidInput(
+                f"num_perm must be between 2 and {MAX_PERMUTATIONS}", field="num_perm"
+            )
         if self.shingle_size < 1:
             raise InvalidInput("shingle_size must be 1 or more", field="shingle_size")
         if not 0 <= self.seed < 2**64:

@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lmops.core.errors import InvalidInput
 from lmops.data.entities import Column
 
 ROW_GROUP_ROWS = 16_384
@@ -49,6 +50,20 @@ def stable_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
+def check_names(names: list[str]) -> None:
+    """A version needs at least one column, each with a distinct, non-empty name."""
+    if not names:
+        raise InvalidInput("the result has no columns: a version needs at least one")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput(
+            f"the result has more than one column named {', '.join(map(repr, repeated))}: "
+            "rename them (e.g. with AS in SQL, or a suffix in a join)"
+        )
+    if any(not n for n in names):
+        raise InvalidInput("the result has a column with an empty name")
+
+
 def columns_of(schema: pa.Schema) -> list[Column]:
     return [Column(name=f.name, type=str(f.type)) for f in schema]
 
@@ -61,6 +76,7 @@ class ParquetOut:
     """
 
     def __init__(self, dest: Path, schema: pa.Schema) -> None:
+        check_names(schema.names)
         self.schema = stable_schema(schema)
         self.writer = pq.ParquetWriter(dest, self.schema, **WRITER_OPTIONS)
         self.pending: list[pa.RecordBatch] = []

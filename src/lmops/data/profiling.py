@@ -36,7 +36,7 @@ from lmops.data.entities import (
     ValueCount,
 )
 from lmops.data.hashing import hash_strings, hash_uint64, normalize_text
-from lmops.data.progress import Progress, silent
+from lmops.data.progress import Echo, Progress, job
 from lmops.data.sketches import Distinct
 from lmops.data.store import DataStore
 
@@ -123,14 +123,25 @@ def profile_version(
     options: Options | None = None,
     *,
     executor: str | None = None,
-    progress: Progress | None = None,
+    echo: Echo | None = None,
 ) -> Profile:
-    """Profile `version`, store the profile with it, and return it."""
-    from lmops.data.files import local_parquet
-
+    """Profile `version` as a job (its progress shows in the UI and through `echo`), store
+    the profile with the version, and return it."""
     options = options or Options()
     _check_tokenizer(options.tokenizer)
-    progress = progress or silent()
+    with job(store, version.dataset_name, "profile", input_version_id=version.id, echo=echo) as p:
+        return _profile(store, version, options, executor, p)
+
+
+def _profile(
+    store: DataStore,
+    version: DatasetVersion,
+    options: Options,
+    executor: str | None,
+    progress: Progress,
+) -> Profile:
+    from lmops.data.files import local_parquet
+
     started = time.monotonic()
     with local_parquet(store, version) as path:
         states = _run_tasks(path, version, options, executor, progress)
@@ -267,7 +278,10 @@ def _is_chat(t: pa.DataType) -> bool:
     if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
         return False
     item = t.value_type
-    return pa.types.is_struct(item) and {"role", "content"} <= {f.name for f in item}
+    if not pa.types.is_struct(item) or not {"role", "content"} <= {f.name for f in item}:
+        return False
+    content = item.field("content").type
+    return bool(pa.types.is_string(content) or pa.types.is_large_string(content))
 
 
 def _column_state(
@@ -290,7 +304,8 @@ def _column_state(
     else:
         state.values = None
     if kind == "number":
-        state.numbers.append(pc.cast(valid, pa.float64()).to_numpy(zero_copy_only=False))
+        floats = pc.cast(valid, pa.float64(), safe=False)  # 2**53 + 1 may round; it is a summary
+        state.numbers.append(floats.to_numpy(zero_copy_only=False))
     elif kind == "text":
         state.text = _text_state(array, options, tokenizer, samples)
     elif kind == "chat":
@@ -313,9 +328,15 @@ def _joined_contents(array: pa.Array) -> pa.Array:
 
 
 def _value_hashes(valid: pa.Array, kind: str) -> np.ndarray:
+    """64-bit hashes of the values: integers by their own bits (a float64 cannot hold every
+    int64), other numbers and booleans as float64."""
     if kind == "text":
         return hash_strings(valid)
-    values = pc.cast(valid, pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(valid.type):
+        target = pa.uint64() if pa.types.is_unsigned_integer(valid.type) else pa.int64()
+        bits = pc.cast(valid, target).to_numpy(zero_copy_only=False).view(np.uint64)
+        return hash_uint64(np.ascontiguousarray(bits))
+    values = pc.cast(valid, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     return hash_uint64(np.ascontiguousarray(values).view(np.uint64))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from lmops.data.store import DataStore
 
 Echo = Callable[[str, int, int], None]  # (phase, done, total)
 UPDATE_EVERY_S = 0.5
+HEARTBEAT_S = 15.0
 
 
 class Progress:
@@ -65,19 +67,34 @@ def job(
 ) -> Iterator[Progress]:
     """Run an operation as a job: running while inside, then succeeded or failed with the error.
 
+    A heartbeat touches the job every HEARTBEAT_S seconds while it runs, so a job whose
+    process died (killed, out of memory) shows as abandoned rather than running forever.
     Set `progress.output_version_id` when the operation made a version.
     """
     row = store.start_job(dataset_name, op, 0, input_version_id)
     progress = Progress(store, row, echo)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(store, row.id, stop), daemon=True)
+    beat.start()
     try:
         yield progress
     except BaseException as exc:
+        stop.set()
+        beat.join()
         store.update_job(row.id, status="failed", message=str(exc)[:2000] or type(exc).__name__)
         raise
+    stop.set()
+    beat.join()
     store.update_job(
         row.id,
         status="succeeded",
         done=progress.total,
         total=progress.total,
+        message="",
         output_version_id=progress.output_version_id,
     )
+
+
+def _heartbeat(store: DataStore, job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        store.update_job(job_id)

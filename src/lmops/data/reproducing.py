@@ -37,6 +37,7 @@ class Reproduction:
     """Every version rebuilt on the way to the target (roots first, the target last)."""
 
     uri: str
+    expected: str
     steps: list[Rebuilt] = field(default_factory=list)
 
     @property
@@ -45,13 +46,14 @@ class Reproduction:
 
     @property
     def digest(self) -> str:
-        return self.steps[-1].digest
+        """The rebuilt digest (the stored one for a root version: nothing was rebuilt)."""
+        return self.steps[-1].digest if self.steps else self.expected
 
 
 def reproduce(store: DataStore, uri: str, echo: Echo | None = None) -> Reproduction:
     """Rebuild version `uri` from its roots and report each step's digest against the stored."""
     target = store.get_version(uri)
-    result = Reproduction(target.uri)
+    result = Reproduction(target.uri, target.digest)
     with tempfile.TemporaryDirectory(prefix="lmops-reproduce-") as tmp:
         _Rebuilder(store, Path(tmp), result, Progress(None, None, echo) if echo else silent()).file(
             target

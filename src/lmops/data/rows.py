@@ -8,19 +8,26 @@ or of its key) mixed with the seed, so the same seed gives the same rows on any 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc
+from pydantic import Field
 
 from lmops.core.errors import InvalidInput
 from lmops.data.functions import get_function
 from lmops.data.hashing import hash_strings, hash_uint64
-from lmops.data.steps import Report, StepContext, step
+from lmops.data.steps import Count, Report, Seed, Share, StepContext, ordered_pairs, step
 
 _TWO_64 = float(2**64)
-FORMATS = ("chat", "prompt_completion", "preference")
+PRODUCES = {
+    "chat": ("messages",),
+    "prompt_completion": ("prompt", "completion"),
+    "preference": ("prompt", "chosen", "rejected"),
+}
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
 
@@ -32,41 +39,72 @@ def _with_module(params: dict[str, Any]) -> dict[str, Any]:
 
 @step("map", pin=_with_module)
 def map_rows(ctx: StepContext, function: str, module: str | None = None) -> Report:
-    """Apply the function registered as `function` (see lmops.data.functions) to every row."""
+    """Apply the function registered as `function` (see lmops.data.functions) to every row.
+
+    Each mapped batch is spooled to an Arrow file next to the output; the column types are
+    then unified over all of them (an int column that later holds 1.5 becomes a float one,
+    a column missing from some batches is null there), and the batches are written out.
+    """
     registered = get_function(function, module)
-    state: dict[str, Any] = {"schema": None, "dropped": 0}
+    dropped = 0
+    spool = ctx.dest.parent / "map-spool"
+    spool.mkdir()
+    parts: list[Path] = []
+    for batch in ctx.batches():
+        out, gone = _map_batch(registered.fn, registered.batched, batch, function)
+        dropped += gone
+        if out.num_rows:
+            parts.append(spool / f"{len(parts)}.arrow")
+            with pa.OSFile(str(parts[-1]), "wb") as sink, pa.ipc.new_file(sink, out.schema) as w:
+                w.write_table(out)
+    if not parts:
+        raise InvalidInput(f"map function {function!r} dropped every row: nothing to write")
+    schema = _unified([pa.ipc.open_file(p).schema for p in parts], function)
+    ctx.write(schema, (_conform(pa.ipc.open_file(p).read_all(), schema) for p in parts))
+    return {"function": function, "rows_dropped": dropped}
 
-    def mapped() -> Iterator[pa.RecordBatch | pa.Table]:
-        for batch in ctx.batches():
-            out = _map_batch(registered.fn, registered.batched, batch, state)
-            if out is not None:
-                yield out
 
-    first, rest = _peek(mapped())
-    schema = first.schema if first is not None else pa.schema([])
-    state["schema"] = schema
-    ctx.write(schema, _conformed(first, rest, schema, function))
-    return {"function": function, "rows_dropped": state["dropped"]}
-
-
-def _map_batch(fn: Any, batched: bool, batch: pa.RecordBatch, state: dict[str, Any]) -> Any:
+def _map_batch(fn: Any, batched: bool, batch: pa.RecordBatch, name: str) -> tuple[pa.Table, int]:
+    """The mapped rows of one batch and how many rows the function dropped."""
     if batched:
         out = fn(batch)
         if not isinstance(out, pa.RecordBatch | pa.Table):
             raise InvalidInput(f"a batched map function must return a RecordBatch, not {out!r}")
-        return out
+        return pa.Table.from_batches([out]) if isinstance(out, pa.RecordBatch) else out, 0
     rows = []
     for row in batch.to_pylist():
         result = fn(row)
-        if result is None:
-            state["dropped"] += 1
-        elif isinstance(result, dict):
-            rows.append(result)
-        else:
+        if result is not None and not isinstance(result, dict):
             raise InvalidInput(f"a map function must return a dict or None, not {result!r}")
-    if not rows:
-        return None
-    return pa.Table.from_pylist(rows, schema=state["schema"])
+        if result is not None:
+            rows.append(result)
+    try:
+        return pa.Table.from_pylist(rows), batch.num_rows - len(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidInput(
+            f"map function {name!r} returned values Arrow cannot hold: {exc}"
+        ) from None
+
+
+def _unified(schemas: list[pa.Schema], name: str) -> pa.Schema:
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidInput(
+            f"map function {name!r} returned columns whose types disagree between rows: {exc}"
+        ) from None
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with every column of `schema` (null where it has none), cast to its type."""
+    columns = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    try:
+        return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InvalidInput(f"mapped rows do not fit the unified schema {schema}: {exc}") from None
 
 
 def _peek(batches: Iterator[Any]) -> tuple[Any, Iterator[Any]]:
@@ -75,7 +113,7 @@ def _peek(batches: Iterator[Any]) -> tuple[Any, Iterator[Any]]:
     return None, iter(())
 
 
-def _conformed(first: Any, rest: Iterator[Any], schema: pa.Schema, name: str) -> Iterator[Any]:
+def _conformed(first: Any, rest: Iterator[Any], schema: pa.Schema, what: str) -> Iterator[Any]:
     if first is None:
         return
     yield first
@@ -84,14 +122,13 @@ def _conformed(first: Any, rest: Iterator[Any], schema: pa.Schema, name: str) ->
             yield batch.select(schema.names).cast(schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
             raise InvalidInput(
-                f"map function {name!r} returned rows whose columns change type or go missing "
-                f"between batches (expected {schema}): {exc}"
+                f"{what}: the rows' column types change between batches: {exc}"
             ) from None
 
 
 @step("sample")
 def sample(
-    ctx: StepContext, n: int | None = None, fraction: float | None = None, seed: int = 0
+    ctx: StepContext, n: Count | None = None, fraction: Share | None = None, seed: Seed = 0
 ) -> Report:
     """Keep `n` rows, or about `fraction` of them, chosen by a seeded hash; order is kept."""
     total = ctx.source.version.row_count
@@ -99,41 +136,48 @@ def sample(
         raise InvalidInput("sample takes one of n (a row count) or fraction (0 to 1)")
     keys = hash_uint64(np.arange(total, dtype=np.uint64) ^ hash_uint64(np.array([seed], "u8")))
     if fraction is not None:
-        if not 0 < fraction <= 1:
-            raise InvalidInput(f"fraction must be in (0, 1], not {fraction}")
-        keep = keys < np.uint64(min(fraction * _TWO_64, _TWO_64 - 1))
+        keep = np.ones(total, bool) if fraction >= 1 else keys < np.uint64(int(fraction * 2**64))
     else:
-        if n is None or n < 0:
-            raise InvalidInput(f"n must be zero or more, not {n}")
         keep = np.zeros(total, dtype=bool)
-        if n:
-            keep[np.argsort(keys, kind="stable")[: min(n, total)]] = True
+        keep[np.argsort(keys, kind="stable")[: min(n or 0, total)]] = True
     del keys
     ctx.write_kept(keep)
     return {"rows_in": total, "rows_out": int(keep.sum())}
 
 
-@step("split")
+DEFAULT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+def _with_fractions(params: dict[str, Any]) -> dict[str, Any]:
+    params["fractions"] = ordered_pairs(params.get("fractions") or DEFAULT_FRACTIONS)
+    return params
+
+
+@step("split", pin=_with_fractions)
 def split(
     ctx: StepContext,
     key: str,
-    fractions: dict[str, float] | None = None,
-    seed: int = 0,
+    fractions: dict[str, Fraction] | list[tuple[str, Fraction]] | None = None,
+    seed: Seed = 0,
     column: str = "split",
     check_column: str | None = None,
 ) -> Report:
     """Add a `column` naming each row's split, decided by a seeded hash of the `key` column.
 
-    `fractions` defaults to {"train": 0.8, "validation": 0.1, "test": 0.1}. Rows with the
+    `fractions` defaults to {"train": 0.8, "validation": 0.1, "test": 0.1}; the recipe keeps
+    it as [name, share] pairs, since the order decides which rows go where. Rows with the
     same key land in the same split. With `check_column` (a text column) the report also
     holds the leakage check between the splits (see lmops.data.dedup.leakage).
     """
-    fractions = dict(fractions or {"train": 0.8, "validation": 0.1, "test": 0.1})
+    fractions = dict(fractions or DEFAULT_FRACTIONS)
     ctx.require(key)
-    if column in ctx.columns:
+    if check_column is not None and ctx.column_type(check_column) not in ("string", "large_string"):
+        raise InvalidInput(f"the leakage check compares text: {check_column!r} is not a string")
+    if not column or column in ctx.columns:
         raise InvalidInput(f"{ctx.source.version.uri} already has a column {column!r}")
-    if not fractions or any(f < 0 for f in fractions.values()):
-        raise InvalidInput(f"fractions must be non-negative, e.g. train=0.8: {fractions}")
+    if not fractions or not all(fractions):
+        raise InvalidInput(f"name each split and its share, e.g. train=0.8: {fractions}")
     if abs(sum(fractions.values()) - 1) > 1e-9:
         raise InvalidInput(f"fractions must add up to 1, not {sum(fractions.values())}")
     names = list(fractions)
@@ -163,7 +207,7 @@ def split(
 @step("convert")
 def convert(
     ctx: StepContext,
-    to: str,
+    to: Literal["chat", "prompt_completion", "preference"],
     prompt: str = "prompt",
     completion: str = "completion",
     messages: str = "messages",
@@ -192,25 +236,38 @@ def convert(
         else:
             ctx.require(prompt, completion)
             build = _renamed({prompt: "prompt", completion: "completion"})
-    elif to == "preference":
+    else:  # preference; bind() refused any other format
         ctx.require(prompt, chosen, rejected)
         build = _renamed({prompt: "prompt", chosen: "chosen", rejected: "rejected"})
-    else:
-        raise InvalidInput(f"unknown format {to!r}: use one of {', '.join(FORMATS)}")
+    taken = [k for k in keep if k in PRODUCES[to]]
+    if taken:
+        raise InvalidInput(f"keep={taken} would overwrite the {to} columns of the same name")
+    # the output schema comes from converting no rows, so an empty input converts too
+    schema = build(pa.RecordBatch.from_pylist([], schema=ctx.schema()), keep).schema
     out = (build(batch, keep) for batch in ctx.batches())
     first, rest = _peek(out)
-    if first is None:
-        raise InvalidInput(f"{ctx.source.version.uri} has no rows to convert")
-    ctx.write(first.schema, _conformed(first, rest, first.schema, f"convert to {to}"))
-    return {"format": to, "columns": first.schema.names}
+    ctx.write(schema, _conformed(first, rest, schema, f"convert to {to}"))
+    return {"format": to, "columns": schema.names}
 
 
 def _renamed(mapping: dict[str, str]) -> Any:
+    """Columns renamed; text stays text, and message lists (TRL's conversational form) stay
+    message lists."""
+
     def build(batch: pa.RecordBatch, keep: list[str]) -> pa.Table:
-        cols = {new: pc.cast(batch.column(old), pa.string()) for old, new in mapping.items()}
+        cols = {new: _as_text_or_messages(batch.column(old), old) for old, new in mapping.items()}
         return pa.table({**cols, **{k: batch.column(k) for k in keep if k not in cols}})
 
     return build
+
+
+def _as_text_or_messages(column: pa.Array, name: str) -> pa.Array:
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return pc.cast(column, pa.string())
+    if pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+        return column
+    raise InvalidInput(f"column {name!r} is {kind}: convert takes text or lists of messages")
 
 
 def _to_chat(prompt: str, completion: str, system: str | None) -> Any:

@@ -13,24 +13,31 @@ from __future__ import annotations
 import inspect
 import json
 import tempfile
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from lmops.core.errors import InvalidInput
 from lmops.data.entities import Column, DatasetVersion
 from lmops.data.files import local_parquet
 from lmops.data.parquet import ROW_GROUP_ROWS, ParquetOut, columns_of
 from lmops.data.progress import Echo, Progress, job
-from lmops.data.store import DataStore
+from lmops.data.store import DataStore, check_dataset_name
 
 Report = dict[str, Any]
 StepFn = Callable[..., Report]
+
+# Constrained parameter types: bind() checks every parameter against its annotation.
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
+Share = Annotated[float, Field(gt=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
 
 
 @dataclass(frozen=True)
@@ -166,7 +173,7 @@ def apply(
     source = store.get_version(uri)
     bound = bind(spec, dict(params or {}))
     pinned, others = _pin_versions(store, spec, bound)
-    name = into or source.dataset_name
+    name = check_dataset_name(into) if into is not None else source.dataset_name
     recipe = {"op": op, "params": pinned}
     with (
         job(store, name, op, input_version_id=source.id, echo=echo) as progress,
@@ -236,13 +243,41 @@ def bind(spec: StepSpec, params: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise InvalidInput(f"step {spec.name!r} needs {', '.join(missing)}", field="params")
     filled = {name: params.get(name, signature.parameters[name].default) for name in accepted}
+    typed = {name: _typed(spec, name, value) for name, value in filled.items()}
     try:
-        json.dumps(filled)
+        json.dumps(typed, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"the parameters of step {spec.name!r} must be JSON values: {exc}", field="params"
         ) from None
-    return filled
+    return typed
+
+
+def ordered_pairs(mapping: Mapping[str, Any] | list[Any]) -> list[list[Any]]:
+    """A mapping whose order matters as [key, value] pairs: a recipe stored as PostgreSQL
+    JSONB would otherwise come back with its keys reordered."""
+    items = mapping.items() if isinstance(mapping, Mapping) else mapping
+    return [[key, value] for key, value in items]
+
+
+def param_types(spec: StepSpec) -> dict[str, Any]:
+    """The annotated type of each parameter of a step."""
+    hints = typing.get_type_hints(spec.fn, include_extras=True)
+    return {name: hints[name] for name in list(inspect.signature(spec.fn).parameters)[1:]}
+
+
+def _typed(spec: StepSpec, name: str, value: Any) -> Any:
+    """`value` checked against the parameter's annotation (numbers in strings are read)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    kind = param_types(spec)[name]
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise InvalidInput(
+            f"step {spec.name!r}, parameter {name}: {problem} (got {value!r})", field=name
+        ) from None
 
 
 def _pin_versions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lmops.store.engine import writing
 from lmops.store.lineage import add_edge
 
 LATEST = "latest"
+ABANDONED_AFTER = timedelta(minutes=2)  # a running job's heartbeat comes every 15 s
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
@@ -277,7 +279,12 @@ class DataStore:
         if dataset_name is not None:
             query = query.where(dataset_jobs.c.dataset_name == dataset_name)
         with self.engine.connect() as conn:
-            return [Job.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+            found = [Job.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+        silent_since = utcnow() - ABANDONED_AFTER
+        for j in found:
+            if j.status == "running" and j.updated_at < silent_since:
+                j.status = "abandoned"  # its heartbeat stopped: the process running it died
+        return found
 
 
 def _dataset_row(name: str, description: str) -> dict[str, Any]:

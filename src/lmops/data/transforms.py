@@ -1,21 +1,23 @@
-"""Steps that are SQL underneath: filter, select (and rename), aggregate, join.
+"""Steps that are SQL-shaped: filter, select (and rename), aggregate, join.
 
 They run in DuckDB over the input's Parquet file (see lmops.data.duck) and stream the
-result out in Arrow batches. Row order is kept for filter and select (DuckDB preserves
-insertion order); aggregate orders by every output column and join by the left then the
-right row number, so each gives the same rows in the same order on every run.
+result out in Arrow batches. DuckDB runs on one thread here (see lmops.data.duck), so
+results are repeatable; aggregate orders by every output column and join by the left
+then the right row number. Filter uses DuckDB for the predicate only and select none at
+all, so both keep the input's exact column types.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
 
 from lmops.core.errors import InvalidInput
 from lmops.data import duck
 from lmops.data.parquet import ROW_GROUP_ROWS
-from lmops.data.steps import Report, StepContext, step
-
-JOINS = ("inner", "left", "right", "full", "semi", "anti")
+from lmops.data.steps import Report, StepContext, ordered_pairs, step
 
 
 def _stream(ctx: StepContext, tables: dict[str, Any], query: str) -> None:
@@ -33,10 +35,21 @@ def _counted(ctx: StepContext, batches: Any) -> Any:
 
 @step("filter")
 def filter_rows(ctx: StepContext, where: str) -> Report:
-    """Keep the rows where the SQL predicate `where` holds (DuckDB syntax)."""
-    if not isinstance(where, str) or not where.strip():
+    """Keep the rows where the SQL predicate `where` holds (DuckDB syntax; null is false).
+
+    DuckDB only evaluates the predicate; the kept rows are copied from the input as they
+    are, so every column keeps its exact Arrow type."""
+    if not where.strip():
         raise InvalidInput('filter needs a SQL predicate, e.g. where="length(text) > 20"')
-    _stream(ctx, {"src": ctx.source.path}, f"SELECT * FROM src WHERE ({where})")
+    ctx.progress.start("evaluating", ctx.source.version.row_count)
+    query = f"SELECT coalesce(CAST(({where}) AS BOOLEAN), false) FROM src"
+    with duck.connect({"src": ctx.source.path}) as con:
+        parts = [
+            batch.column(0).to_numpy(zero_copy_only=False)
+            for batch in duck.reader(con, query, ROW_GROUP_ROWS)
+        ]
+    keep = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+    ctx.write_kept(keep)
     return {"rows_in": ctx.source.version.row_count, "rows_out": ctx.rows_written}
 
 
@@ -52,21 +65,32 @@ def select_columns(
     if unknown:
         raise InvalidInput(f"cannot rename {unknown}: they are not among the selected columns")
     names = [rename.get(c, c) for c in columns]
-    if len(set(names)) != len(names):
-        raise InvalidInput(f"the selected and renamed columns repeat a name: {names}")
-    if not columns:
-        raise InvalidInput("select needs at least one column")
-    fields = ", ".join(f"{duck.quote(c)} AS {duck.quote(rename.get(c, c))}" for c in columns)
-    _stream(ctx, {"src": ctx.source.path}, f"SELECT {fields} FROM src")
+    schema = ctx.schema()
+    out = pa.schema([schema.field(c).with_name(n) for c, n in zip(columns, names, strict=True)])
+    ctx.write(
+        out,
+        (pa.RecordBatch.from_arrays(b.columns, schema=out) for b in ctx.batches(columns)),
+    )
     return {"columns": names}
 
 
-@step("aggregate")
-def aggregate(ctx: StepContext, group_by: list[str], aggregates: dict[str, str]) -> Report:
+def _ordered_aggregates(params: dict[str, Any]) -> dict[str, Any]:
+    params["aggregates"] = ordered_pairs(params["aggregates"])
+    return params
+
+
+@step("aggregate", pin=_ordered_aggregates)
+def aggregate(
+    ctx: StepContext,
+    group_by: list[str],
+    aggregates: dict[str, str] | list[tuple[str, str]],
+) -> Report:
     """Group by `group_by` and compute `aggregates` {output column: SQL aggregate}.
 
-    For example aggregates={"n": "count(*)", "mean_len": "avg(length(text))"}.
+    For example aggregates={"n": "count(*)", "mean_len": "avg(length(text))"}; the recipe
+    keeps them as [column, expression] pairs, in the order given.
     """
+    aggregates = dict(aggregates)
     ctx.require(*group_by)
     if not aggregates:
         raise InvalidInput('aggregate needs at least one aggregate, e.g. {"n": "count(*)"}')
@@ -80,22 +104,33 @@ def aggregate(ctx: StepContext, group_by: list[str], aggregates: dict[str, str])
 
 @step("join", version_params=("other",))
 def join(
-    ctx: StepContext, other: str, on: list[str], how: str = "inner", suffix: str = "_right"
+    ctx: StepContext,
+    other: str,
+    on: list[str],
+    how: Literal["inner", "left", "right", "full", "semi", "anti"] = "inner",
+    suffix: str = "_right",
 ) -> Report:
     """Join with version `other` on the columns `on`, SQL style (`how`: inner, left, right,
     full, semi, anti). Right-hand columns whose names clash get `suffix`."""
     right = ctx.others["other"]
-    if how not in JOINS:
-        raise InvalidInput(f"unknown join {how!r}: use one of {', '.join(JOINS)}")
     if not on:
         raise InvalidInput('join needs the columns to join on, e.g. on=["id"]')
     ctx.require(*on)
     ctx.require(*on, of=right)
+    right_names = [c.name for c in right.version.columns]
+    reserved = [c for c in [*ctx.columns, *right_names] if c.startswith("__lmops_")]
+    if reserved:
+        raise InvalidInput(f"join cannot take columns named __lmops_*: {reserved}")
     left_cols = [duck.quote(c) for c in ctx.columns]
-    extra = [c.name for c in right.version.columns if c.name not in on]
-    right_cols = [
-        f"r.{duck.quote(c)} AS {duck.quote(c + suffix if c in ctx.columns else c)}" for c in extra
-    ]
+    extra = [c for c in right_names if c not in on]
+    renamed = {c: c + suffix if c in ctx.columns else c for c in extra}
+    clash = sorted(set(renamed.values()) & set(ctx.columns))
+    if how not in ("semi", "anti") and (clash or len(set(renamed.values())) < len(renamed)):
+        raise InvalidInput(
+            f"joined columns would repeat a name ({clash or sorted(renamed.values())}): "
+            "pick another suffix or select the columns first"
+        )
+    right_cols = [f"r.{duck.quote(c)} AS {duck.quote(renamed[c])}" for c in extra]
     condition = " AND ".join(f"l.{duck.quote(c)} = r.{duck.quote(c)}" for c in on)
     if how in ("semi", "anti"):
         fields = ", ".join(f"l.{c}" for c in left_cols)
