@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/profile.py            # 1,000,000 rows
     .venv/bin/python benchmarks/profile.py --quick    # 100,000 rows
-    .venv/bin/python benchmarks/profile.py --rows 10000000   # the scale claim, ~4 minutes
+    .venv/bin/python benchmarks/profile.py --rows 10000000 --dedup   # the scale claim, ~8 min
 
 The rows are English-like texts of 20-60 words with PII planted in about 1% of them, a
 label column, a number and exact duplicates in about 5% (within each 500,000-row chunk
@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -164,6 +165,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--executor", default="local", help="'none' to profile in-process")
+    parser.add_argument(
+        "--dedup", action="store_true", help="then also run the dedup_near step (keep longest)"
+    )
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
 
@@ -189,6 +193,7 @@ def main() -> None:
             profile = profile_version(store, version, executor=executor)
             wall = time.perf_counter() - started
         load.append(os.getloadavg())
+        dedup = run_dedup(store, version.uri, executor) if args.dedup else None
     text = next(c for c in profile.columns if c.name == "text").text
     assert text is not None
     print(f"\nprofile of {rows:,} rows ({args.executor} executor)")
@@ -208,7 +213,24 @@ def main() -> None:
         f"({', '.join(f'{k} {v}' for k, v in text.pii.items() if v)}), "
         f"languages {dict(list(text.languages.items())[:3])}"
     )
+    if dedup is not None:
+        print(f"\ndedup_near step on the same {rows:,} rows (threshold 0.8, keep longest)")
+        print(f"  wall time    {dedup[0]:8.1f} s")
+        print(f"  peak memory  {dedup[1] / 1024**3:8.2f} GiB")
+        print(f"  rows removed {dedup[2]:10,}")
     print_machine(load)
+
+
+def run_dedup(store: Any, uri: str, executor: str | None) -> tuple[float, int, int]:
+    """(wall seconds, peak bytes, rows removed) of the dedup_near step on `uri`."""
+    from lmops.data.steps import apply
+
+    print("deduplicating ...", flush=True)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        out = apply(store, uri, "dedup_near", {"keep": "longest"}, executor=executor)
+        wall = time.perf_counter() - started
+    return wall, memory.peak, int((out.report or {})["rows_removed"])
 
 
 if __name__ == "__main__":

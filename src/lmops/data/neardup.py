@@ -1,8 +1,9 @@
 """Near-duplicate rows of a Parquet text column: MinHash LSH in row-group tasks, then clusters.
 
 Memory stays bounded however long the file is: each task reads only its own row groups and
-hands back band keys (never texts), the keys go to a temporary `.npy` memmap laid out band
-by band, and clustering reads one band at a time, so what stays in memory is O(rows) int64.
+hands back band keys (never texts), the keys go to a temporary file laid out band
+by band (plain writes, not a memory map, so the page cache is not charged to this process),
+and clustering reads one band at a time, so what stays in memory is O(rows) int64.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +25,7 @@ from lmops.core.executors import Executor
 from lmops.data.minhash import MinHashParams, band_keys, cluster_bands, signatures
 
 TASK_ROWS = 100_000
+_KEY_BYTES = 8
 
 Progress = Callable[[int, int], None]
 _TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
@@ -55,18 +58,25 @@ def find_near_duplicates(
     if total == 0:
         return _summarize(np.empty(0, dtype=np.int64))
     with tempfile.TemporaryDirectory(prefix="lmops-neardup-") as tmp:
-        keys = np.lib.format.open_memmap(
-            Path(tmp) / "band_keys.npy", mode="w+", dtype=np.uint64, shape=(params.bands, total)
-        )
-        done = 0
-        for first, block in _run(str(path), column, params, _plan(metadata), executor):
-            keys[:, first : first + len(block)] = block.T
-            done += len(block)
-            if progress is not None:
-                progress(done, total)
-        labels = cluster_bands((keys[band] for band in range(params.bands)), total)
-        del keys  # unmap before the directory goes
+        spill = Path(tmp) / "band_keys.u64"  # band-major: band b's keys, then band b+1's
+        with open(spill, "w+b") as f:
+            done = 0
+            for first, block in _run(str(path), column, params, _plan(metadata), executor):
+                for band in range(params.bands):
+                    f.seek((band * total + first) * _KEY_BYTES)
+                    f.write(np.ascontiguousarray(block[:, band]).tobytes())
+                done += len(block)
+                if progress is not None:
+                    progress(done, total)
+            f.flush()
+            labels = cluster_bands((_band(f, band, total) for band in range(params.bands)), total)
     return _summarize(labels)
+
+
+def _band(f: BinaryIO, band: int, total: int) -> npt.NDArray[np.uint64]:
+    """One band's keys for every row, read back from the spill file (plain reads, no map)."""
+    f.seek(band * total * _KEY_BYTES)
+    return np.frombuffer(f.read(total * _KEY_BYTES), dtype=np.uint64)
 
 
 def band_keys_task(
@@ -115,7 +125,7 @@ def _run(
     }
     try:
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            yield futures.pop(future), future.result()  # popped: its keys are not kept here
     finally:
         for future in futures:
             future.cancel()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,10 +197,18 @@ def _run_tasks(
         pool = get_executor(executor)
         try:
             futures = [pool.submit(profile_task, path, g, options, samples) for g in tasks]
-            merged = _merge_all((f.result() for f in futures), progress)
+            merged = _merge_all(_released(futures), progress)
         finally:
             pool.shutdown()
     return merged
+
+
+def _released(futures: list[Any]) -> Iterator[Any]:
+    """Each future's result in submission order (so merges repeat exactly), dropping the
+    future once read: a finished future holds its whole partial state."""
+    for i in range(len(futures)):
+        yield futures[i].result()
+        futures[i] = None
 
 
 def _merge_all(results: Any, progress: Progress) -> dict[str, ColumnState]:
