@@ -19,10 +19,12 @@ LAYERS = {
     "tracking": 2,
     "tracing": 2,
     "data": 3,  # datasets are made from traces too
-    "client": 4,
-    "fluent": 5,
-    "server": 6,
-    "cli": 7,
+    "registry": 3,  # versions come from runs' artifacts
+    "tuning": 4,  # builds and fine-tunes models, registers them
+    "client": 5,
+    "fluent": 6,
+    "server": 7,
+    "cli": 8,
 }
 
 # The one place allowed to look up: the schema module gathers every stage's tables so that

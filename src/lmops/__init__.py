@@ -46,6 +46,11 @@ _LAZY = {
     "set_tag": "lmops.fluent.tracking",
     "set_tags": "lmops.fluent.tracking",
     "start_run": "lmops.fluent.tracking",
+    "load_model": "lmops.registry.sdk",
+    "register_model": "lmops.registry.sdk",
+    "register_endpoint": "lmops.registry.sdk",
+    "get_model_version": "lmops.registry.sdk",
+    "set_model_alias": "lmops.registry.sdk",
     "Settings": "lmops.core.settings",
     "parse_uri": "lmops.core.uris",
 }
@@ -61,10 +66,12 @@ __all__ = [
     "flush_traces",
     "get_current_trace_id",
     "get_metric_history",
+    "get_model_version",
     "get_run",
     "get_trace",
     "instrument",
     "list_experiments",
+    "load_model",
     "log_artifact",
     "log_feedback",
     "log_metric",
@@ -72,9 +79,12 @@ __all__ = [
     "log_param",
     "log_params",
     "parse_uri",
+    "register_endpoint",
+    "register_model",
     "search_runs",
     "search_traces",
     "set_experiment",
+    "set_model_alias",
     "set_tag",
     "set_tags",
     "span",
@@ -130,6 +140,13 @@ if TYPE_CHECKING:
         set_tag,
         set_tags,
         start_run,
+    )
+    from lmops.registry.sdk import (
+        get_model_version,
+        load_model,
+        register_endpoint,
+        register_model,
+        set_model_alias,
     )
 
 

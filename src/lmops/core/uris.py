@@ -12,6 +12,7 @@ _VERSIONED = re.compile(
     rf"^(?P<scheme>models|prompts|datasets):/(?P<name>{_NAME})"
     rf"(?:/(?P<version>\d+)|@(?P<alias>{_NAME}))$"
 )
+_NAME_ONLY = re.compile(rf"^{_NAME}$")
 _RUN = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})(?:/(?P<path>.*))?$")
 
 
@@ -52,3 +53,14 @@ def parse_uri(uri: str) -> VersionRef | RunRef:
         "models:/<name>/<version>, models:/<name>@<alias> (or prompts:/, datasets:/)",
         field="uri",
     )
+
+
+def check_name(name: object, what: str, field: str = "name") -> str:
+    """A name that fits in a URI (`models:/name/3`, `datasets:/name@latest`), or InvalidInput."""
+    if not isinstance(name, str) or not _NAME_ONLY.match(name) or len(name) > 255:
+        raise InvalidInput(
+            f"invalid {what} name {name!r}: use 1-255 letters, digits, _ - and ., "
+            "starting with a letter or digit",
+            field=field,
+        )
+    return name

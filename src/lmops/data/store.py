@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
 from lmops.core.text import check_text
-from lmops.core.uris import VersionRef, parse_uri
+from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.data.entities import Column, Dataset, DatasetVersion, Job, Profile
 from lmops.data.tables import dataset_jobs, dataset_profiles, dataset_versions, datasets
 from lmops.store.engine import writing
@@ -24,7 +23,6 @@ from lmops.store.lineage import add_edge
 
 LATEST = "latest"
 ABANDONED_AFTER = timedelta(minutes=2)  # a running job's heartbeat comes every 15 s
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
@@ -298,10 +296,4 @@ def _dataset_row(name: str, description: str) -> dict[str, Any]:
 
 def check_dataset_name(name: str) -> str:
     """A name that fits in a `datasets:/name/3` URI, or InvalidInput."""
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 255:
-        raise InvalidInput(
-            f"invalid dataset name {name!r}: use 1-255 letters, digits, _ - and ., "
-            "starting with a letter or digit",
-            field="name",
-        )
-    return name
+    return check_name(name, "dataset")

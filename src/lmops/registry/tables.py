@@ -1,0 +1,52 @@
+"""Registry tables. Only registry/store.py and the migrations touch them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Files, format and source never change after insert; tags and description may.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("model_id", Id, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSONType, nullable=False),
+    Column("digest", String(64)),
+    Column("format", JSONType, nullable=False),
+    Column("source", JSONType, nullable=False),
+    Column("base_version_id", Id, ForeignKey("model_versions.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("model_id", "version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Id, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version_id", Id, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# An external endpoint's API key. Kept apart so no listing query can carry it by accident;
+# only the serving code reads it, and no route returns it.
+model_secrets = Table(
+    "model_secrets",
+    metadata,
+    Column("version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
+    Column("api_key", Text, nullable=False),
+)
