@@ -14,6 +14,7 @@ from lmops.cli import (
     data_prep,  # noqa: F401  (adds its commands to `lmops data`)
     db,
     demo,
+    models,
     server,
     tracing,
     tracking,
@@ -51,6 +52,7 @@ cli.add_command(db.db)
 cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)
 cli.add_command(data.data)
+cli.add_command(models.models)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
 

@@ -18,6 +18,7 @@ from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.data.entities import Column, Dataset, DatasetVersion, Job, Profile
 from lmops.data.tables import dataset_jobs, dataset_profiles, dataset_versions, datasets
+from lmops.store.audit import record
 from lmops.store.engine import writing
 from lmops.store.lineage import add_edge
 
@@ -126,6 +127,16 @@ class DataStore:
                         "created_at": utcnow(),
                     }
                     conn.execute(dataset_versions.insert(), row)
+                    after = {k: row[k] for k in ("digest", "row_count", "recipe")}
+                    uri = f"datasets:/{base['name']}/{number}"
+                    record(
+                        conn,
+                        "dataset_version.create",
+                        "dataset_version",
+                        row["id"],
+                        uri,
+                        after=after,
+                    )
                     parents = [parent_version_id, *extra_parents] if parent_version_id else []
                     for parent in parents:
                         add_edge(

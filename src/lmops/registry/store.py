@@ -16,6 +16,7 @@ from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.registry.entities import ModelFormat, ModelSource, ModelVersion, RegisteredModel
 from lmops.registry.tables import model_aliases, model_secrets, model_versions, registered_models
+from lmops.store.audit import record
 from lmops.store.engine import writing
 from lmops.store.lineage import add_edge
 
@@ -40,6 +41,7 @@ class RegistryStore:
         try:
             with writing(self.engine) as conn:
                 conn.execute(registered_models.insert(), row)
+                _record_model(conn, row)
         except IntegrityError as exc:
             raise Conflict(f"a model named {row['name']!r} is already registered") from exc
         return self.get_model(row["name"])
@@ -145,6 +147,11 @@ class RegistryStore:
                             model_secrets.insert(), {"version_id": row["id"], "api_key": api_key}
                         )
                     self._link(conn, row["id"], source, base_version_id)
+                    uri = f"models:/{base['name']}/{row['version']}"
+                    after = {k: row[k] for k in ("digest", "format", "source", "tags")}
+                    record(
+                        conn, "model_version.create", "model_version", row["id"], uri, after=after
+                    )
             except IntegrityError:
                 continue
             return self.get_version_by_id(row["id"])
@@ -156,6 +163,7 @@ class RegistryStore:
         if found is not None:
             return str(found)
         conn.execute(registered_models.insert(), base)
+        _record_model(conn, base)
         return str(base["id"])
 
     def _next_version(self, conn: Connection, model_id: str) -> int:
@@ -273,9 +281,19 @@ class RegistryStore:
                 merged.pop(key, None)
             values["tags"] = merged
         if values:
+            before = {k: getattr(version, k) for k in values}
             with writing(self.engine) as conn:
                 conn.execute(
                     update(model_versions).where(model_versions.c.id == version.id).values(**values)
+                )
+                record(
+                    conn,
+                    "model_version.update",
+                    "model_version",
+                    version.id,
+                    version.uri,
+                    before=before,
+                    after=values,
                 )
         return self.get_version_by_id(version.id)
 
@@ -302,8 +320,22 @@ class RegistryStore:
         }
         with writing(self.engine) as conn:
             where = (model_aliases.c.model_id == target.model_id) & (model_aliases.c.alias == alias)
+            previous = conn.execute(
+                select(model_versions.c.version)
+                .join(model_aliases, model_aliases.c.version_id == model_versions.c.id)
+                .where(where)
+            ).scalar()
             conn.execute(delete(model_aliases).where(where))
             conn.execute(model_aliases.insert(), row)
+            record(
+                conn,
+                "model_alias.set",
+                "model",
+                target.model_id,
+                f"models:/{name}@{alias}",
+                before=None if previous is None else {"version": previous},
+                after={"version": version},
+            )
         return self.get_version_by_id(target.id)
 
     def delete_alias(self, name: str, alias: str) -> None:
@@ -316,6 +348,19 @@ class RegistryStore:
                     (model_aliases.c.model_id == model.id) & (model_aliases.c.alias == alias)
                 )
             )
+            record(
+                conn,
+                "model_alias.delete",
+                "model",
+                model.id,
+                f"models:/{name}@{alias}",
+                before={"version": model.aliases[alias]},
+            )
+
+
+def _record_model(conn: Connection, row: dict[str, Any]) -> None:
+    after = {"description": row["description"], "tags": row["tags"]}
+    record(conn, "model.create", "model", row["id"], f"models:/{row['name']}", after=after)
 
 
 def _model_row(name: str, description: str, tags: Mapping[str, str] | None) -> dict[str, Any]:

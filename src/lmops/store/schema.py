@@ -9,6 +9,7 @@ def target_metadata() -> MetaData:
     """Import each stage's tables module and return the metadata they share."""
     import lmops.data.tables
     import lmops.registry.tables
+    import lmops.store.audit
     import lmops.store.lineage
     import lmops.tracing.tables
     import lmops.tracking.tables  # noqa: F401
