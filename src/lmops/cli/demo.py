@@ -31,6 +31,13 @@ def demo(host: str, port: int, no_serve: bool) -> None:
             f"  dataset {demo_data.DATASET}: imported, profiled, deduplicated, scrubbed, split "
             f"and converted to chat: {walked.uri}"
         )
+    from lmops import demo_models
+
+    registered, skipped = demo_models.populate_models()
+    for version in registered:
+        click.echo(f"  registered {version.uri} ({version.format.parameter_count:,} parameters)")
+    if skipped:
+        click.echo(f"  SmolLM2 not registered: {skipped}")
     from_traces = demo_data.populate_trace_dataset()
     if from_traces is not None:
         click.echo(f"  rated demo traces as a dataset: {from_traces.uri}")
@@ -38,5 +45,6 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         return
     click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}")
     click.echo(f"  Traces: http://{host}:{port}/traces")
-    click.echo(f"  Datasets: http://{host}:{port}/datasets/{demo_data.DATASET}\n")
+    click.echo(f"  Datasets: http://{host}:{port}/datasets/{demo_data.DATASET}")
+    click.echo(f"  Models: http://{host}:{port}/models\n")
     uvicorn.run(create_app(s), host=host, port=port, log_level="warning")

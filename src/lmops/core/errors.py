@@ -98,6 +98,15 @@ class MissingExtra(LmopsError):
         super().__init__(f"{feature} needs the '{extra}' extra: pip install 'lmops[{extra}]'")
 
 
+def require_modules(modules: tuple[str, ...], feature: str, extra: str) -> None:
+    """Raise MissingExtra naming the missing modules, before a heavy import fails deep down."""
+    from importlib.util import find_spec
+
+    missing = [name for name in modules if find_spec(name) is None]
+    if missing:
+        raise MissingExtra(f"{feature} (missing: {', '.join(missing)})", extra)
+
+
 class RemoteError(LmopsError):
     code = "remote_error"
 

@@ -13,6 +13,26 @@ from lmops.registry.formats import StoredFiles, inspect_directory, inspect_files
 from lmops.registry.store import RegistryStore
 
 
+def register_source(
+    store: RegistryStore,
+    name: str,
+    source: str | Path,
+    *,
+    base: str | None = None,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    license: str | None = None,
+) -> ModelVersion:
+    """Register a run's logged directory (`runs:/<run_id>/path`) or a local directory."""
+    if str(source).startswith("runs:/"):
+        return register_run_artifact(
+            store, name, str(source), base=base, description=description, tags=tags, license=license
+        )
+    return register_directory(
+        store, name, source, base=base, description=description, tags=tags, license=license
+    )
+
+
 def register_directory(
     store: RegistryStore,
     name: str,

@@ -48,18 +48,11 @@ def register_model(
     """Register the next version of `name` from `source`: a local Hugging Face model or PEFT
     adapter directory, or a run's logged directory (`runs:/<run_id>/path`). An adapter names
     the version it adapts with `base` (`models:/base/1`)."""
-    from lmops.registry import registering
+    from lmops.registry.registering import register_source
 
-    store = _store()
-    options: dict[str, Any] = {
-        "base": base,
-        "description": description,
-        "tags": tags,
-        "license": license,
-    }
-    if str(source).startswith("runs:/"):
-        return registering.register_run_artifact(store, name, str(source), **options)
-    return registering.register_directory(store, name, source, **options)
+    return register_source(
+        _store(), name, source, base=base, description=description, tags=tags, license=license
+    )
 
 
 def register_endpoint(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmops.core.errors import InvalidInput, MissingExtra
+from lmops.core.errors import InvalidInput, require_modules
 
 BOS, EOS, PAD = "<|endoftext|>", "<|im_end|>", "<|pad|>"
 IM_START = "<|im_start|>"
@@ -72,7 +72,7 @@ def build_tiny_model(
     corpus = list(default_corpus() if texts is None else texts)
     if not any(isinstance(t, str) and t.strip() for t in corpus):
         raise InvalidInput("texts holds no text to train the tokenizer on", field="texts")
-    _require_tune()
+    require_modules(("tokenizers", "torch", "transformers"), "The tiny model builder", "tune")
     tokenizer = _train_tokenizer([t for t in corpus if isinstance(t, str)], vocab_size)
     hf_tokenizer = _wrap_tokenizer(tokenizer, max_positions)
     model = _build_model(hf_tokenizer, hidden_size, layers, heads, max_positions, seed)
@@ -116,15 +116,6 @@ def _check_sizes(vocab: int, hidden: int, layers: int, heads: int, positions: in
         )
 
 
-def _require_tune() -> None:
-    try:
-        import tokenizers  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtra("The tiny model builder", "tune") from exc
-
-
 def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     """A byte-level BPE `tokenizers.Tokenizer` that puts BOS before each text."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -149,7 +140,7 @@ def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
 def _wrap_tokenizer(tokenizer: Any, max_positions: int) -> Any:
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer,
         bos_token=BOS,
         eos_token=EOS,
@@ -185,7 +176,7 @@ def _build_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(**ids)
+    model.generation_config = GenerationConfig(**ids)  # type: ignore[no-untyped-call]
     return model
 
 

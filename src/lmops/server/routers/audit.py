@@ -1,0 +1,59 @@
+"""REST API for the audit log: read and export only. No route changes or deletes an entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from lmops.server.auth import authorize
+from lmops.store.audit import MAX_PAGE, AuditEntry, AuditQuery, export_lines, search
+
+router = APIRouter(prefix="/api/v1", tags=["audit"], dependencies=[Depends(authorize)])
+
+Text = Annotated[str | None, Query(max_length=255)]
+
+
+def _query(
+    actor: Text = None,
+    action: Text = None,
+    target_kind: Text = None,
+    target_id: Text = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> AuditQuery:
+    return AuditQuery(
+        actor=actor,
+        action=action,
+        target_kind=target_kind,
+        target_id=target_id,
+        since=since,
+        until=until,
+        after_id=after_id,
+        limit=limit,
+    )
+
+
+QueryDep = Annotated[AuditQuery, Depends(_query)]
+
+
+@router.get("/audit")
+def list_entries(request: Request, query: QueryDep) -> list[AuditEntry]:
+    """Entries oldest first; pass the last `id` as `after_id` for the next page."""
+    return search(request.app.state.services.engine, query)
+
+
+@router.get("/audit/export", response_class=StreamingResponse)
+def export(request: Request, query: QueryDep) -> StreamingResponse:
+    """Every entry the filters select, as JSON lines (`limit` does not apply)."""
+    lines: Iterator[str] = export_lines(request.app.state.services.engine, query)
+    return StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"content-disposition": 'attachment; filename="lmops-audit.jsonl"'},
+    )
