@@ -21,6 +21,7 @@ LAYERS = {
     "data": 3,  # datasets are made from traces too
     "registry": 3,  # versions come from runs' artifacts
     "tuning": 4,  # builds and fine-tunes models, registers them
+    "governance": 4,  # cards, lineage and policies read every stage
     "client": 5,
     "fluent": 6,
     "server": 7,

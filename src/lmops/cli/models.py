@@ -195,6 +195,39 @@ def unalias(name: str, alias: str) -> None:
     click.echo(f"removed models:/{name}@{alias}")
 
 
+@models.command("card")
+@click.argument("uri")
+@click.option("--generate", is_flag=True, help="Write a new card from lineage and results.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save this markdown.",
+)
+@click.option("--revision", type=click.IntRange(min=1), help="Show this revision.")
+def card(uri: str, generate: bool, from_file: Path | None, revision: int | None) -> None:
+    """Print a version's model card; --generate or --from FILE saves a new revision."""
+    from lmops.governance import sdk
+
+    if generate and from_file:
+        raise InvalidInput("use one of --generate and --from", field="generate")
+    if generate:
+        saved = sdk.generate_model_card(uri)
+    elif from_file is not None:
+        saved = sdk.set_model_card(uri, from_file.read_text(encoding="utf-8"))
+    else:
+        found = sdk.get_model_card(uri, revision)
+        if found is None:
+            raise InvalidInput(
+                f"{uri} has no card{f' revision {revision}' if revision else ''}: "
+                f"write one with lmops models card {uri} --generate",
+                field="uri",
+            )
+        click.echo(found.markdown, nl=False)
+        return
+    click.echo(f"saved revision {saved.revision} of the card of {uri}")
+
+
 @models.command("path")
 @click.argument("uri")
 def path(uri: str) -> None:

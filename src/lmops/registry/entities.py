@@ -80,3 +80,14 @@ class VersionFiles(BaseModel):
     version_id: str
     files: dict[str, str]
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelCard(BaseModel):
+    """One revision of a version's card (markdown); `generated` says lmops wrote it."""
+
+    version_id: str
+    revision: int
+    markdown: str
+    generated: bool
+    author: str
+    created_at: datetime

@@ -14,13 +14,26 @@ from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
 from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
-from lmops.registry.entities import ModelFormat, ModelSource, ModelVersion, RegisteredModel
-from lmops.registry.tables import model_aliases, model_secrets, model_versions, registered_models
-from lmops.store.audit import record
+from lmops.registry.entities import (
+    ModelCard,
+    ModelFormat,
+    ModelSource,
+    ModelVersion,
+    RegisteredModel,
+)
+from lmops.registry.tables import (
+    model_aliases,
+    model_cards,
+    model_secrets,
+    model_versions,
+    registered_models,
+)
+from lmops.store.audit import current_actor, record
 from lmops.store.engine import writing
 from lmops.store.lineage import add_edge
 
 LATEST = "latest"  # an alias every model has: its highest version; it cannot be set
+MAX_CARD_CHARS = 200_000
 _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
@@ -303,6 +316,57 @@ class RegistryStore:
         with self.engine.connect() as conn:
             found = conn.execute(query).scalar()
         return None if found is None else str(found)
+
+    # -- cards ---------------------------------------------------------------------------
+
+    def save_card(self, version_id: str, markdown: str, *, generated: bool) -> ModelCard:
+        """Add the next revision of a version's card; earlier revisions stay as they were."""
+        version = self.get_version_by_id(version_id)
+        text = check_text(markdown, "markdown", max_length=MAX_CARD_CHARS)
+        for _ in range(_ATTEMPTS):
+            try:
+                with writing(self.engine) as conn:
+                    latest = conn.execute(
+                        select(func.max(model_cards.c.revision)).where(
+                            model_cards.c.version_id == version.id
+                        )
+                    ).scalar()
+                    row = {
+                        "version_id": version.id,
+                        "revision": int(latest or 0) + 1,
+                        "markdown": text,
+                        "generated": generated,
+                        "author": current_actor(),
+                        "created_at": utcnow(),
+                    }
+                    conn.execute(model_cards.insert(), row)
+                    record(
+                        conn,
+                        "model_card.save",
+                        "model_version",
+                        version.id,
+                        f"{version.uri} card",
+                        before=None if latest is None else {"revision": latest},
+                        after={"revision": row["revision"], "generated": generated},
+                    )
+            except IntegrityError:
+                continue
+            return ModelCard.model_validate(row)
+        raise Conflict(f"could not save the card of {version.uri}: too many concurrent writers")
+
+    def get_card(self, version_id: str, revision: int | None = None) -> ModelCard | None:
+        """A revision of a version's card (the latest by default), or None if it has none."""
+        query = (
+            select(model_cards)
+            .where(model_cards.c.version_id == version_id)
+            .order_by(model_cards.c.revision.desc())
+            .limit(1)
+        )
+        if revision is not None:
+            query = query.where(model_cards.c.revision == revision)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).mappings().first()
+        return None if found is None else ModelCard.model_validate(dict(found))
 
     # -- aliases -------------------------------------------------------------------------
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
 
@@ -49,4 +58,16 @@ model_secrets = Table(
     metadata,
     Column("version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
     Column("api_key", Text, nullable=False),
+)
+
+# Every edit of a version's card is a new revision; none is ever overwritten.
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("markdown", Text, nullable=False),
+    Column("generated", Boolean, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
