@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 
 from lmops.core.settings import Settings
 from lmops.data.importing import import_source
+from lmops.registry.registering import register_directory
 from lmops.server import create_app
 from lmops.server.ui import pages
+from tests.registry.conftest import fake_model_dir
 
 # %ED%A0%80 is a lone surrogate encoded as if it were UTF-8: bytes no valid URL holds.
 NASTY_TEXT = ["%ED%A0%80", "%00", "..", "%2e%2e%2f", "☃" * 3, "x" * 5000, "-1", " "]
@@ -39,6 +41,12 @@ NASTY_BODIES: list[Any] = [
     {"status": "DONE", "end_time": "yesterday"},
     {"path": "../../etc/passwd", "digest": "0" * 64},
     {"path": "a", "files": {"../x": "0" * 64}},
+    {"version": 1},
+    {"version": -1},
+    {"version": 2**70},
+    {"version": 1, "alias": "\ud800"},
+    {"tags": {"k\x00": "\ud800"}, "remove_tags": ["\x00", "\ud800"]},
+    {"description": "\ud800", "format": {"kind": "adapter"}},
 ]
 QUERY = {
     "name": "a\x00b",
@@ -80,17 +88,21 @@ def _raw(body: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-def test_no_route_answers_500(client: TestClient) -> None:
+def test_no_route_answers_500(client: TestClient, tmp_path: Path) -> None:
     exp = client.post("/api/v1/experiments", json={"name": "fuzz"}).json()
     run = client.post("/api/v1/runs", json={"experiment_id": exp["id"]}).json()
-    # a dataset named "1" with a version 1: "1" in every path slot reaches rows, diffs, pages
-    import_source(client.app.state.services.data, "1", pa.table({"text": ["a"]}))  # type: ignore[attr-defined]
+    services = client.app.state.services  # type: ignore[attr-defined]
+    # a dataset and a model named "1", each with a version 1 (and the model an alias "1"):
+    # "1" in every path slot reaches rows, diffs, versions, aliases, lineage, pages
+    import_source(services.data, "1", pa.table({"text": ["a"]}))
+    register_directory(services.registry, "1", fake_model_dir(tmp_path / "model"))
+    services.registry.set_alias("1", "1", 1)
     failures = []
     for path, method in _routes(client):
         values = [*NASTY_TEXT, run["id"], exp["id"], "1"]
         for value in values:
             url = re.sub(r"\{\w+(:path)?\}", value.replace("/", "%2F"), path)
-            bodies = NASTY_BODIES if method in ("POST", "PUT") else [None]
+            bodies = NASTY_BODIES if method in ("POST", "PUT", "PATCH") else [None]
             for body in bodies:
                 response = client.request(
                     method,

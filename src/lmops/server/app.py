@@ -9,10 +9,11 @@ from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
-from lmops.server import retention
+from lmops.registry.store import RegistryStore
+from lmops.server import actor, retention
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
-from lmops.server.routers import data, otlp, system, tracing, tracking
+from lmops.server.routers import audit, data, models, otlp, system, tracing, tracking
 from lmops.server.ui import pages
 from lmops.store import open_engine
 from lmops.tracing.store import TracingStore
@@ -43,9 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracking=TrackingStore(engine, artifacts),
         tracing=TracingStore(engine),
         data=DataStore(engine, artifacts),
+        registry=RegistryStore(engine, artifacts),
     )
     install_error_handlers(app)
     system.install_request_metrics(app)
+    actor.install(app)
     app.include_router(system.health_router)
     app.include_router(system.metrics_router)
     app.include_router(tracking.router)
@@ -53,5 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tracing.token_router)
     app.include_router(otlp.router)
     app.include_router(data.router)
+    app.include_router(models.router)
+    app.include_router(audit.router)
     pages.install(app)
     return app

@@ -11,9 +11,12 @@ from sqlalchemy import Engine
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
-from lmops.core.uris import VersionRef
+from lmops.core.uris import VersionRef, check_name
 from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
+from lmops.governance.cards import Stores
+from lmops.registry.entities import ModelVersion
+from lmops.registry.store import RegistryStore
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
@@ -28,6 +31,12 @@ class Services:
     tracking: TrackingStore
     tracing: TracingStore
     data: DataStore
+    registry: RegistryStore
+
+    @property
+    def stores(self) -> Stores:
+        """The stores the cross-stage views read (lineage, cards)."""
+        return Stores(registry=self.registry, tracking=self.tracking, data=self.data)
 
 
 def services(request: Request) -> Services:
@@ -51,22 +60,49 @@ def data_store(request: Request) -> DataStore:
     return services(request).data
 
 
-def resolve_version(store: DataStore, name: str, version: str) -> DatasetVersion:
-    """Version `version` (a number or "latest") of dataset `name`; 404 names what is missing."""
-    dataset = store.get_dataset(name)  # validates the name; 404 for an unknown dataset
+def registry_store(request: Request) -> RegistryStore:
+    return services(request).registry
+
+
+def version_ref(kind: str, name: str, version: str) -> VersionRef:
+    """`kind:/name/<version>` from a path's version: a number or "latest"; else 400."""
     if version == LATEST:
-        return store.get_version(VersionRef("datasets", dataset.name, alias=LATEST))
+        return VersionRef(kind, name, alias=LATEST)
     if not (version.isascii() and version.isdigit()) or len(version) > 9:
         raise InvalidInput(
             f"version must be a version number or {LATEST}, not {version[:100]!r}",
             field="version",
         )
-    return store.get_version(VersionRef("datasets", dataset.name, int(version)))
+    return VersionRef(kind, name, int(version))
+
+
+def resolve_version(store: DataStore, name: str, version: str) -> DatasetVersion:
+    """Version `version` (a number or "latest") of dataset `name`; 404 names what is missing."""
+    dataset = store.get_dataset(name)  # validates the name; 404 for an unknown dataset
+    return store.get_version(version_ref("datasets", dataset.name, version))
 
 
 def dataset_version(name: str, version: str, request: Request) -> DatasetVersion:
     """The version a path's {name} and {version} name."""
     return resolve_version(data_store(request), name, version)
+
+
+def resolve_model_version(store: RegistryStore, name: str, version: str) -> ModelVersion:
+    """Version `version` (a number or "latest") of model `name`; 404 names what is missing."""
+    model = store.get_model(name)  # 404 for an unknown model, before judging the version
+    return store.get_version(version_ref("models", model.name, version))
+
+
+def resolve_model_alias(store: RegistryStore, name: str, alias: str) -> ModelVersion:
+    """The version `alias` of model `name` points at ("latest" too); 400 for a bad alias."""
+    model = store.get_model(name)
+    check_name(alias, "alias", field="alias")
+    return store.get_version(VersionRef("models", model.name, alias=alias))
+
+
+def model_version(name: str, version: str, request: Request) -> ModelVersion:
+    """The model version a path's {name} and {version} name."""
+    return resolve_model_version(registry_store(request), name, version)
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -75,3 +111,5 @@ TracingDep = Annotated[TracingStore, Depends(tracing_store)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(artifact_store)]
 DataDep = Annotated[DataStore, Depends(data_store)]
 VersionDep = Annotated[DatasetVersion, Depends(dataset_version)]
+RegistryDep = Annotated[RegistryStore, Depends(registry_store)]
+ModelVersionDep = Annotated[ModelVersion, Depends(model_version)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from lmops.server.ui import assets, datasets, experiments, runs, stages, traces
+from lmops.server.ui import assets, datasets, experiments, models, runs, stages, traces
 
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
@@ -13,6 +13,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     runs.router,
     traces.router,
     datasets.router,
+    models.router,
 )
 
 

@@ -45,6 +45,7 @@ def templates() -> Jinja2Templates:
         duration=format_duration,
         num=format_number,
         thousands="{:,}".format,
+        abbrev=format_count,
         urlpath=url_path,
     )
     env.globals.update(stages=STAGES, version=__version__, asset=asset_url, plotly_url=plotly_url())
@@ -137,6 +138,22 @@ def format_number(value: object) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     return str(value)
+
+
+def format_count(value: int | None) -> str:
+    """A count people read at a glance: 64, 1.5K, 135M, 1.2B."""
+    if value is None:
+        return ""
+    shown, unit = float(value), ""
+    for next_unit in ("K", "M", "B", "T"):
+        if abs(shown) < 999.5:
+            break
+        shown, unit = shown / 1000, next_unit
+    if not unit:
+        return str(value)
+    if abs(shown) < 9.95:
+        return f"{shown:.1f}".removesuffix(".0") + unit
+    return f"{shown:.0f}{unit}"
 
 
 def url_path(value: str) -> str:

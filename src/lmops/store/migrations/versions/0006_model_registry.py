@@ -53,9 +53,7 @@ def upgrade() -> None:
             name=op.f("fk_model_versions_model_id_registered_models"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
-        sa.UniqueConstraint(
-            "model_id", "version", name=op.f("uq_model_versions_model_id_version")
-        ),
+        sa.UniqueConstraint("model_id", "version", name=op.f("uq_model_versions_model_id_version")),
     )
     op.create_table(
         "model_aliases",
