@@ -15,6 +15,7 @@ from lmops.cli import (
     data_prep,  # noqa: F401  (adds its commands to `lmops data`)
     db,
     demo,
+    lineage,
     models,
     server,
     tracing,
@@ -55,6 +56,7 @@ cli.add_command(tracking.runs)
 cli.add_command(data.data)
 cli.add_command(models.models)
 cli.add_command(audit.audit)
+cli.add_command(lineage.lineage)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
 
