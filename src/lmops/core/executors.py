@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -48,6 +49,25 @@ class LocalExecutor:
 @hookimpl
 def register_executors(register: Register) -> None:
     register("local", LocalExecutor)
+
+
+def map_bounded(
+    executor: Executor, fn: Callable[..., T], items: Iterable[tuple[Any, ...]], window: int = 4
+) -> Iterator[T]:
+    """`fn(*item)` for each item on `executor`, results in order, with at most `window` tasks
+    submitted and not yet consumed: finished results cannot pile up in memory faster than
+    the caller takes them. Leaving early cancels what has not started."""
+    pending: deque[Future[T]] = deque()
+    try:
+        for item in items:
+            pending.append(executor.submit(fn, *item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def get_executor(name: str = "local", **options: Any) -> Executor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lmops.core.errors import InvalidInput
-from lmops.core.executors import Executor
+from lmops.core.executors import Executor, map_bounded
 from lmops.data.minhash import MinHashParams, band_keys, cluster_bands, signatures
 
 TASK_ROWS = 100_000
@@ -114,21 +113,15 @@ def _run(
     tasks: list[tuple[int, list[int]]],
     executor: Executor | None,
 ) -> Iterator[tuple[int, npt.NDArray[np.uint64]]]:
-    """(first row, band keys) of each task, in the order they finish."""
+    """(first row, band keys) of each task, in task order, with few tasks in flight at once
+    so finished keys never pile up in memory (see `map_bounded`)."""
     if executor is None:
         for first, groups in tasks:
             yield first, band_keys_task(path, groups, column, params)
         return
-    futures: dict[Future[npt.NDArray[np.uint64]], int] = {
-        executor.submit(band_keys_task, path, groups, column, params): first
-        for first, groups in tasks
-    }
-    try:
-        for future in as_completed(futures):
-            yield futures.pop(future), future.result()  # popped: its keys are not kept here
-    finally:
-        for future in futures:
-            future.cancel()
+    items = ((path, groups, column, params) for _, groups in tasks)
+    for (first, _), keys in zip(tasks, map_bounded(executor, band_keys_task, items), strict=True):
+        yield first, keys
 
 
 def _check_column(schema: pa.Schema, column: str, path: str | Path) -> None:

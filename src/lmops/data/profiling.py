@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,23 +191,15 @@ def _run_tasks(
         results = (profile_task(path, groups, options, samples) for groups in tasks)
         merged = _merge_all(results, progress)
     else:
-        from lmops.core.executors import get_executor
+        from lmops.core.executors import get_executor, map_bounded
 
         pool = get_executor(executor)
         try:
-            futures = [pool.submit(profile_task, path, g, options, samples) for g in tasks]
-            merged = _merge_all(_released(futures), progress)
+            items = ((path, groups, options, samples) for groups in tasks)
+            merged = _merge_all(map_bounded(pool, profile_task, items), progress)
         finally:
             pool.shutdown()
     return merged
-
-
-def _released(futures: list[Any]) -> Iterator[Any]:
-    """Each future's result in submission order (so merges repeat exactly), dropping the
-    future once read: a finished future holds its whole partial state."""
-    for i in range(len(futures)):
-        yield futures[i].result()
-        futures[i] = None
 
 
 def _merge_all(results: Any, progress: Progress) -> dict[str, ColumnState]:
