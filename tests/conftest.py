@@ -156,3 +156,12 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield request.param
     tracking.reset()
     lmops.configure(home=tmp_path / "home", uri="")
+
+
+@pytest.fixture(autouse=True)
+def _forget_configured_settings() -> Iterator[None]:
+    """`lmops.configure` in one test must not leak into the next."""
+    yield
+    from lmops.core.settings import reset
+
+    reset()

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
+import pyarrow as pa
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lmops.core.settings import Settings
+from lmops.data.importing import import_source
+from lmops.data.store import DataStore
 from lmops.registry import registering
 from lmops.registry.entities import ModelVersion
 from lmops.registry.sdk import open_registry
+from lmops.store.lineage import add_edge
+from lmops.tracking import Metric
 from lmops.tracking.entities import Run
 from lmops.tracking.store import TrackingStore
 from tests.conftest import LiveServer
@@ -135,4 +140,76 @@ def test_version_pages_show_format_files_source_and_lineage(seeded: Seeded, tab:
     expect(page.locator("#endpoint-url")).to_have_text("https://llm.example.com/v1")
     assert SECRET not in page.content()
     shot(page, "version-external")
+    assert tab.errors == []
+
+
+def test_a_model_card_is_generated_edited_and_its_revisions_kept(
+    live_server: LiveServer, tab: Tab, tmp_path: Path
+) -> None:
+    """A fine-tuned version with data, params, metrics and results: its card from lineage."""
+    store = open_registry(Settings(home=live_server.home, uri=live_server.uri))
+    tracking = TrackingStore(store.engine, store.artifacts)
+    name = f"support-{uuid4().hex[:6]}"
+    chats = pa.table({"prompt": ["hi"] * 1200, "reply": ["hello"] * 1200})
+    train = import_source(DataStore(store.engine, store.artifacts), f"{name}-chats", chats)
+    run = tracking.create_run(tracking.create_experiment(f"sft-{name}").id, name="sft-lr3e-4")
+    tracking.log_params(run.id, {"lr": "0.0003", "epochs": "3", "lora_r": "16"})
+    tracking.log_metrics(
+        run.id,
+        [
+            Metric(key="train_loss", value=1.9 - s / 10, step=s, timestamp=1_000 + s)
+            for s in range(9)
+        ]
+        + [Metric(key="eval_loss", value=1.214, step=8, timestamp=1_010)],
+    )
+    add_edge(store.engine, "dataset_version", train.id, "run", run.id, "trained_on")
+    tracking.log_artifact(run.id, fake_model_dir(tmp_path / "out", params=1_000_000), "model")
+    version = registering.register_run_artifact(
+        store,
+        name,
+        f"runs:/{run.id}/model",
+        description="A support assistant fine-tuned on past chats.",
+        license="apache-2.0",
+    )
+    store.update_version(version.uri, tags={"eval.rougeL": "0.41", "eval.exact_match": "0.63"})
+    store.set_alias(name, "staging", 1)
+
+    assert tab.open(f"/models/{name}/1") == 200
+    page = tab.page
+    expect(page.locator("#no-card")).to_contain_text(f"lmops models card models:/{name}/1")
+    page.locator("#card").scroll_into_view_if_needed()
+    shot(page, "version-no-card")
+    page.locator("#card-generate").click()
+    expect(page).to_have_url(re.compile(rf"/models/{name}/1#card$"))
+    body = page.locator("#card-body")
+    expect(body.locator("h1")).to_have_text(f"{name} v1")
+    expect(body.locator("table")).to_have_count(5)  # summary, params, metrics, data, results
+    expect(body.locator("tr", has_text="rougeL")).to_contain_text("0.41")
+    expect(page.locator("#card-meta .card-badge")).to_have_text("generated")
+    expect(page.locator("#card h2 .count")).to_have_text("revision 1")
+    page.locator("#card").scroll_into_view_if_needed()
+    shot(page, "version-card")
+
+    page.locator("#card-edit").click()
+    expect(page).to_have_url(re.compile(rf"/models/{name}/1/card/edit$"))
+    text = page.locator("#card-markdown").input_value()
+    assert text.startswith(f"# {name} v1\n")
+    todo = "_To be written: who should use this model, and for what._"
+    written = (
+        "Support agents drafting replies; a person reviews each one. <script>alert(1)</script>"
+    )
+    page.locator("#card-markdown").fill(text.replace(todo, written))
+    shot(page, "card-edit")
+    page.locator("#card-save").click()
+    expect(page).to_have_url(re.compile(rf"/models/{name}/1#card$"))
+    expect(page.locator("#card-meta .card-badge")).to_have_text("edited")
+    expect(page.locator("#card h2 .count")).to_have_text("revision 2")
+    expect(body).to_contain_text("a person reviews each one. <script>alert(1)</script>")
+    expect(body.locator("script")).to_have_count(0)
+
+    page.locator("#card-revisions summary").click()
+    page.locator("#card-revisions a", has_text="revision 1").click()
+    expect(page.locator("#card h2 .count")).to_have_text("revision 1 of 2")
+    expect(body).to_contain_text(todo.strip("_"))
+    shot(page, "version-card-old-revision")
     assert tab.errors == []

@@ -12,7 +12,7 @@ from lmops.artifacts import ArtifactStore
 from lmops.core.errors import InvalidInput
 from lmops.data.importing import import_source
 from lmops.data.store import DataStore
-from lmops.governance.cards import Stores, generate_card
+from lmops.governance.cards import Stores, edit_card, generate_card
 from lmops.registry import registering
 from lmops.registry.store import RegistryStore
 from lmops.store.audit import search
@@ -71,3 +71,13 @@ def test_an_imported_model_card_says_so(stores: Stores, tmp_path: Path) -> None:
     text = generate_card(stores, "models:/m/1").markdown
     assert "Not produced by a tracked run" in text
     assert "No dataset version is linked" in text and "No evaluation results" in text
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\n\t\n"])
+def test_an_edited_card_is_never_blank(stores: Stores, tmp_path: Path, blank: str) -> None:
+    version = registering.register_directory(stores.registry, "m", fake_model_dir(tmp_path / "m"))
+    with pytest.raises(InvalidInput, match="the card is empty"):
+        edit_card(stores.registry, version.id, blank)
+    assert stores.registry.get_card(version.id) is None
+    saved = edit_card(stores.registry, version.id, "# m\n\nWritten by hand.\n")
+    assert (saved.revision, saved.generated) == (1, False)

@@ -11,6 +11,7 @@ from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.registry import registering
 from lmops.registry.store import RegistryStore
 from lmops.registry.tables import model_versions
+from lmops.store.audit import acting_as
 from lmops.store.lineage import edges
 from lmops.tracking.store import TrackingStore
 from tests.registry.conftest import fake_model_dir
@@ -136,3 +137,25 @@ def test_tags_and_description_change_but_files_do_not(
     changed = registry.update_version(version.uri, remove_tags=["x"])
     assert changed.description == "better" and changed.tags == {"eval": "passed"}
     assert changed.digest == version.digest and changed.format == version.format
+
+
+def test_card_revisions_list_newest_first_without_their_text(
+    registry: RegistryStore, tmp_path: Path
+) -> None:
+    one = registering.register_directory(registry, "m", fake_model_dir(tmp_path / "m"))
+    two = registering.register_directory(registry, "m", fake_model_dir(tmp_path / "m"))
+    assert registry.list_cards(one.id) == []
+    with acting_as("ana"):
+        first = registry.save_card(one.id, "# m\n", generated=True)
+    with acting_as("bo"):
+        second = registry.save_card(one.id, "# m, reviewed\n", generated=False)
+    registry.save_card(two.id, "# another version's card\n", generated=False)
+    listed = registry.list_cards(one.id)
+    assert [(r.revision, r.generated, r.author) for r in listed] == [
+        (2, False, "bo"),
+        (1, True, "ana"),
+    ]
+    assert [r.created_at for r in listed] == [second.created_at, first.created_at]
+    assert "markdown" not in listed[0].model_dump()
+    assert [r.revision for r in registry.list_cards(two.id)] == [1]
+    assert registry.list_cards("0" * 32) == []

@@ -14,9 +14,11 @@ from fastapi.testclient import TestClient
 
 from lmops.core.settings import Settings
 from lmops.data.importing import import_source
+from lmops.governance.webhooks import WebhookStore
 from lmops.registry.registering import register_directory
 from lmops.server import create_app
 from lmops.server.ui import pages
+from tests.conftest import free_port
 from tests.registry.conftest import fake_model_dir
 
 # %ED%A0%80 is a lone surrogate encoded as if it were UTF-8: bytes no valid URL holds.
@@ -47,6 +49,20 @@ NASTY_BODIES: list[Any] = [
     {"version": 1, "alias": "\ud800"},
     {"tags": {"k\x00": "\ud800"}, "remove_tags": ["\x00", "\ud800"]},
     {"description": "\ud800", "format": {"kind": "adapter"}},
+    {"url": "http://\ud800/", "events": ["\x00"]},
+    {"url": "http://[::1", "events": ["*"], "secret": "\x00" * 20, "active": "maybe"},
+    {"url": "http://x.org/" + "%" * 3000, "events": ["*"] * 60, "description": "\ud800"},
+]
+# what a hostile page or client may post to a UI form (urlencoded)
+NASTY_FORMS = [
+    b"",
+    b"markdown=%ED%A0%80",
+    b"markdown=a%00b",
+    b"markdown=%FF%FE&markdown=",
+    b"markdown=" + b"x" * 300_000,
+    b"&&==&%&markdown",
+    b"a=1&" * 100,
+    "markdown=\u2603\ud800".encode("utf-8", "surrogatepass"),
 ]
 QUERY = {
     "name": "a\x00b",
@@ -63,6 +79,8 @@ QUERY = {
     "a": "1",
     "b": "latest",
     "order_by": "text",
+    "revision": "-1",
+    "card_revision": "2e9",
 }
 
 
@@ -73,13 +91,20 @@ def client(store_uri: str, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _routes(client: TestClient) -> list[tuple[str, str]]:
+def _routes(client: TestClient) -> list[tuple[str, str, bool]]:
+    """(path, method, whether it reads a form): the API's routes and every UI route."""
     found = [
-        (path, method.upper())
+        (path, method.upper(), False)
         for path, ops in client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
         for method in ops
     ]
-    found += [(route.path, "GET") for router in pages.ROUTERS for route in router.routes]
+    found += [
+        (route.path, method, method == "POST")
+        for router in pages.ROUTERS
+        for route in router.routes
+        for method in getattr(route, "methods", None) or {"GET"}
+        if method != "HEAD"
+    ]
     return found
 
 
@@ -97,19 +122,28 @@ def test_no_route_answers_500(client: TestClient, tmp_path: Path) -> None:
     import_source(services.data, "1", pa.table({"text": ["a"]}))
     register_directory(services.registry, "1", fake_model_dir(tmp_path / "model"))
     services.registry.set_alias("1", "1", 1)
+    # a webhook (its id reaches get, delete and deliveries) whose deliveries fail at once
+    hook = WebhookStore(services.engine).create(f"http://127.0.0.1:{free_port()}/", ["*"])
     failures = []
-    for path, method in _routes(client):
-        values = [*NASTY_TEXT, run["id"], exp["id"], "1"]
+    routes = _routes(client)
+    assert ("/models/{name}/{version}/card", "POST", True) in routes
+    for path, method, form in routes:
+        values = [*NASTY_TEXT, run["id"], exp["id"], "1", hook.id]
         for value in values:
             url = re.sub(r"\{\w+(:path)?\}", value.replace("/", "%2F"), path)
-            bodies = NASTY_BODIES if method in ("POST", "PUT", "PATCH") else [None]
+            bodies: list[Any] = [None]
+            if method in ("POST", "PUT", "PATCH"):
+                bodies = (
+                    NASTY_FORMS if form else [b if b is None else _raw(b) for b in NASTY_BODIES]
+                )
+            kind = "application/x-www-form-urlencoded" if form else "application/json"
             for body in bodies:
                 response = client.request(
                     method,
                     url,
                     params=QUERY if body is None else None,
-                    content=None if body is None else _raw(body),
-                    headers={"content-type": "application/json"},
+                    content=body,
+                    headers={"content-type": kind},
                 )
                 if response.status_code >= 500:
                     failures.append(

@@ -206,7 +206,11 @@ def test_the_api_key_is_in_no_response(client: TestClient, zoo: Zoo) -> None:
         for p, ops in app.openapi()["paths"].items()  # type: ignore[attr-defined]
         if p.startswith("/api/v1/models") and "get" in ops
     ]
-    assert len(paths) == 6
+    assert len(paths) == 8
+    generated = client.post("/api/v1/models/gpt/versions/1/card/generate")
+    assert generated.status_code == 201
+    assert "https://llm.example.com/v1" in generated.json()["markdown"]
+    assert SECRET not in generated.text
     urls = [p.format(name="gpt", version="1", alias="production") for p in paths]
     urls += ["/api/v1/models/gpt/versions/latest", "/api/v1/models/gpt/aliases/latest"]
     urls += ["/models", "/models/gpt", "/models/gpt/1", "/models/gpt/latest"]
@@ -230,6 +234,8 @@ def test_the_api_key_is_in_no_response(client: TestClient, zoo: Zoo) -> None:
         "/api/v1/models/nope/versions/1",
         "/api/v1/models/nope/versions/latest",
         "/api/v1/models/nope/versions/1/lineage",
+        "/api/v1/models/nope/versions/1/card",
+        "/api/v1/models/nope/versions/1/card/revisions",
         "/api/v1/models/nope/aliases/production",
     ],
 )
@@ -243,6 +249,9 @@ def test_unknown_model_on_writes_is_404(client: TestClient, zoo: Zoo) -> None:
     assert client.patch("/api/v1/models/nope/versions/1", json={"tags": {}}).status_code == 404
     assert client.put("/api/v1/models/nope/aliases/a", json={"version": 1}).status_code == 404
     assert client.delete("/api/v1/models/nope/aliases/a").status_code == 404
+    card = "/api/v1/models/nope/versions/1/card"
+    assert client.put(card, json={"markdown": "# x"}).status_code == 404
+    assert client.post(f"{card}/generate").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -252,6 +261,10 @@ def test_unknown_model_on_writes_is_404(client: TestClient, zoo: Zoo) -> None:
         ("GET", "/api/v1/models/chat/versions/9/lineage", None),
         ("PATCH", "/api/v1/models/chat/versions/9", {"tags": {"a": "b"}}),
         ("PUT", "/api/v1/models/chat/aliases/production", {"version": 9}),
+        ("GET", "/api/v1/models/chat/versions/9/card", None),
+        ("PUT", "/api/v1/models/chat/versions/9/card", {"markdown": "# x"}),
+        ("POST", "/api/v1/models/chat/versions/9/card/generate", None),
+        ("GET", "/api/v1/models/chat/versions/9/card/revisions", None),
     ],
 )
 def test_unknown_version_is_404(
@@ -280,6 +293,16 @@ def test_unknown_version_is_404(
         ("DELETE", "aliases/latest", None, "@latest always means the highest version"),
         ("DELETE", "aliases/a b", None, "invalid alias name"),
         ("PATCH", "versions/x", {"tags": {}}, "version must be a version number"),
+        ("PUT", "versions/1/card", {"markdown": ""}, "the card is empty: write its markdown"),
+        ("PUT", "versions/1/card", {"markdown": " \n\t"}, "the card is empty"),
+        ("PUT", "versions/1/card", {"markdown": "x" * 200_001}, "at most 200000 characters"),
+        ("PUT", "versions/1/card", {"markdown": "a\x00b"}, "markdown contains a NUL character"),
+        ("PUT", "versions/1/card", {"markdown": 7}, "markdown: Input should be a valid string"),
+        ("PUT", "versions/1/card", {}, "markdown: Field required"),
+        ("PUT", "versions/1/card", {"markdown": "x", "generated": True}, "generated: Extra"),
+        ("GET", "versions/1/card?revision=0", None, "revision: Input should be greater than"),
+        ("GET", "versions/1/card?revision=two", None, "revision: Input should be a valid integer"),
+        ("GET", "versions/x/card/revisions", None, "version must be a version number"),
     ],
 )
 def test_bad_input_is_400_with_a_message(
@@ -304,6 +327,9 @@ def test_hostile_input_never_answers_500(client: TestClient, zoo: Zoo) -> None:
             ("PUT", f"/api/v1/models/chat/aliases/{value}", {"version": 1}),
             ("DELETE", f"/api/v1/models/{value}/aliases/{value}", None),
             ("GET", f"/models/{value}/{value}", None),
+            ("GET", f"/api/v1/models/chat/versions/1/card?revision={value}", None),
+            ("PUT", f"/api/v1/models/{value}/versions/{value}/card", {"markdown": value}),
+            ("POST", f"/api/v1/models/chat/versions/{value}/card/generate", None),
         ):
             response = client.request(method, path, json=body)
             if response.status_code >= 500:
@@ -320,5 +346,61 @@ def test_the_routes_are_in_the_schema_under_registry(client: TestClient) -> None
         "/api/v1/models/{name}/versions": ["get"],
         "/api/v1/models/{name}/versions/{version}": ["get", "patch"],
         "/api/v1/models/{name}/versions/{version}/lineage": ["get"],
+        "/api/v1/models/{name}/versions/{version}/card": ["get", "put"],
+        "/api/v1/models/{name}/versions/{version}/card/generate": ["post"],
+        "/api/v1/models/{name}/versions/{version}/card/revisions": ["get"],
         "/api/v1/models/{name}/aliases/{alias}": ["delete", "get", "put"],
     }
+
+
+def test_a_card_is_generated_edited_and_kept_in_revisions(
+    client: TestClient, zoo: Zoo, app: FastAPI
+) -> None:
+    url = "/api/v1/models/chat/versions/2/card"
+    generated = client.post(f"{url}/generate")
+    assert generated.status_code == 201
+    card = generated.json()
+    assert (card["revision"], card["generated"], card["version_id"]) == (1, True, zoo.chat2.id)
+    assert card["markdown"].startswith("# chat v2\n")
+    assert f"Run **sft-1** (`runs:/{zoo.run.id}`) in experiment **sft**." in card["markdown"]
+    assert card["author"] == "anonymous@testclient"
+    assert client.get(url).json() == card
+
+    edited = client.put(url, json={"markdown": card["markdown"] + "\nReviewed by ana.\n"})
+    assert edited.status_code == 200
+    assert (edited.json()["revision"], edited.json()["generated"]) == (2, False)
+    again = client.post("/api/v1/models/chat/versions/latest/card/generate").json()
+    assert (again["revision"], again["generated"]) == (3, True)
+
+    latest = client.get(url).json()
+    assert latest["revision"] == 3 and "Reviewed by ana." not in latest["markdown"]
+    assert client.get(url, params={"revision": 2}).json() == edited.json()
+    assert client.get(url, params={"revision": 1}).json() == card
+    revisions = client.get(f"{url}/revisions").json()
+    assert [(r["revision"], r["generated"]) for r in revisions] == [
+        (3, True),
+        (2, False),
+        (1, True),
+    ]
+    assert set(revisions[0]) == {"revision", "generated", "author", "created_at"}
+    assert revisions[2]["created_at"] == card["created_at"]
+    # another version's card is its own
+    assert client.get("/api/v1/models/chat/versions/1/card/revisions").json() == []
+    services: Services = app.state.services
+    assert services.registry.get_card(zoo.chat1.id) is None
+
+
+def test_a_missing_card_says_how_to_make_one(client: TestClient, zoo: Zoo) -> None:
+    url = "/api/v1/models/chat/versions/1/card"
+    none = client.get(url)
+    assert none.status_code == 404
+    assert none.json()["message"] == (
+        f"models:/chat/1 has no model card yet: generate one from its lineage with "
+        f"POST {url}/generate or `lmops models card models:/chat/1 --generate`, "
+        f"or write one with PUT {url}"
+    )
+    assert client.get(url, params={"revision": 2}).status_code == 404
+    client.put(url, json={"markdown": "# chat v1\n"})
+    old = client.get(url, params={"revision": 2})
+    assert old.status_code == 404
+    assert old.json()["message"] == "the card of models:/chat/1 has no revision 2 (the latest is 1)"

@@ -333,15 +333,18 @@ def test_every_ui_route_takes_authorize(app: FastAPI) -> None:
     for route in routes:
         assert authorize in [d.call for d in route.dependant.dependencies], route.path
 
-    # and the app really calls it: a caller it refuses gets nothing from any UI page
+    # and the app really calls it: a caller it refuses gets nothing from any UI page or form
     def refuse() -> None:
         raise Unauthorized("no key")
 
+    calls = {(method, r.path) for r in routes for method in r.methods if method != "HEAD"}
+    assert ("POST", "/models/{name}/{version}/card") in calls
     app.dependency_overrides[authorize] = refuse
     with TestClient(app) as c:
-        for path in paths:
+        for method, path in calls:
             url = re.sub(r"\{\w+\}", "x", path)
-            assert c.get(url, follow_redirects=False).status_code == 401, url
+            response = c.request(method, url, data={"markdown": "x"}, follow_redirects=False)
+            assert response.status_code == 401, (method, url)
 
 
 def test_plotly_is_served_compressed_when_asked(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from lmops.cli import (
     server,
     tracing,
     tracking,
+    webhooks,
 )
 from lmops.core.errors import LmopsError
 
@@ -59,6 +60,7 @@ cli.add_command(audit.audit)
 cli.add_command(lineage.lineage)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
+cli.add_command(webhooks.webhooks)
 
 
 def main() -> None:

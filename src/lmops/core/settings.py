@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     metric_flush_interval: float = Field(default=0.5, gt=0)
     http_timeout: float = Field(default=30.0, gt=0)
     trace_retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    webhook_interval_s: float = Field(
+        default=1.0, gt=0, le=3600, description="How often the server delivers webhooks"
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -52,6 +55,13 @@ def current() -> Settings:
         if _current is None:
             _current = Settings()
         return _current
+
+
+def reset() -> None:
+    """Forget the current settings: the next `current()` reads LMOPS_* again."""
+    global _current
+    with _current_lock:
+        _current = None
 
 
 def use(settings: Settings) -> Settings:

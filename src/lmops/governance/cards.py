@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lmops.core.errors import LmopsError
+from lmops.core.errors import InvalidInput, LmopsError
 from lmops.data.store import DataStore
 from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
@@ -36,6 +36,13 @@ def generate_card(stores: Stores, uri: str) -> ModelCard:
     version = stores.registry.get_version(uri)
     markdown = render_card(stores, version)
     return stores.registry.save_card(version.id, markdown, generated=True)
+
+
+def edit_card(registry: RegistryStore, version_id: str, markdown: str) -> ModelCard:
+    """Save markdown a person wrote as the next revision of a version's card; never blank."""
+    if isinstance(markdown, str) and not markdown.strip():
+        raise InvalidInput("the card is empty: write its markdown", field="markdown")
+    return registry.save_card(version_id, markdown, generated=False)
 
 
 def render_card(stores: Stores, version: ModelVersion) -> str:

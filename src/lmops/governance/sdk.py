@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lmops.core.settings import Settings, current
-from lmops.governance.cards import Stores, generate_card
+from lmops.governance.cards import Stores, edit_card, generate_card
 from lmops.registry.entities import ModelCard
 
 
@@ -35,4 +35,4 @@ def get_model_card(uri: str, revision: int | None = None) -> ModelCard | None:
 def set_model_card(uri: str, markdown: str) -> ModelCard:
     """Save edited markdown as the next revision of the card of version `uri`."""
     registry = open_stores(current()).registry
-    return registry.save_card(registry.get_version(uri).id, markdown, generated=False)
+    return edit_card(registry, registry.get_version(uri).id, markdown)

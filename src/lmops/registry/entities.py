@@ -82,12 +82,17 @@ class VersionFiles(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModelCard(BaseModel):
-    """One revision of a version's card (markdown); `generated` says lmops wrote it."""
+class CardRevision(BaseModel):
+    """What a list of a card's revisions tells about each: who saved it, when, and how."""
 
-    version_id: str
     revision: int
-    markdown: str
     generated: bool
     author: str
     created_at: datetime
+
+
+class ModelCard(CardRevision):
+    """One revision of a version's card (markdown); `generated` says lmops wrote it."""
+
+    version_id: str
+    markdown: str

@@ -15,6 +15,7 @@ from lmops.core.ids import new_id, utcnow
 from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.registry.entities import (
+    CardRevision,
     ModelCard,
     ModelFormat,
     ModelSource,
@@ -367,6 +368,17 @@ class RegistryStore:
         with self.engine.connect() as conn:
             found = conn.execute(query).mappings().first()
         return None if found is None else ModelCard.model_validate(dict(found))
+
+    def list_cards(self, version_id: str) -> list[CardRevision]:
+        """The revisions of a version's card, newest first, without their markdown."""
+        c = model_cards.c
+        query = (
+            select(c.revision, c.generated, c.author, c.created_at)
+            .where(c.version_id == version_id)
+            .order_by(c.revision.desc())
+        )
+        with self.engine.connect() as conn:
+            return [CardRevision.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
     # -- aliases -------------------------------------------------------------------------
 

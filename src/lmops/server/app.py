@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from lmops._version import __version__
@@ -10,14 +13,30 @@ from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
 from lmops.registry.store import RegistryStore
-from lmops.server import actor, retention
+from lmops.server import actor, retention, webhook_worker
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
-from lmops.server.routers import audit, data, models, otlp, system, tracing, tracking
+from lmops.server.routers import (
+    audit,
+    data,
+    models,
+    otlp,
+    system,
+    tracing,
+    tracking,
+    webhooks,
+)
 from lmops.server.ui import pages
 from lmops.store import open_engine
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The background tasks that run while the app serves: retention and webhooks."""
+    async with retention.lifespan(app), webhook_worker.lifespan(app):
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="lmops",
         version=__version__,
         description="Self-hosted LLMOps platform: REST API under /api/v1.",
-        lifespan=retention.lifespan,
+        lifespan=_lifespan,
     )
     app.state.services = Services(
         settings=settings,
@@ -58,5 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(data.router)
     app.include_router(models.router)
     app.include_router(audit.router)
+    app.include_router(webhooks.router)
     pages.install(app)
     return app

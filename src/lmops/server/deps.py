@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
 from lmops.artifacts import ArtifactStore
-from lmops.core.errors import InvalidInput
+from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.settings import Settings
 from lmops.core.uris import VersionRef, check_name
 from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
 from lmops.governance.cards import Stores
-from lmops.registry.entities import ModelVersion
+from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
@@ -100,6 +100,28 @@ def resolve_model_alias(store: RegistryStore, name: str, alias: str) -> ModelVer
     return store.get_version(VersionRef("models", model.name, alias=alias))
 
 
+def resolve_model_card(
+    store: RegistryStore, version: ModelVersion, revision: int | None = None
+) -> ModelCard:
+    """Revision `revision` of the card of `version` (the latest by default); 404 says how to
+    write one when it has none."""
+    found = store.get_card(version.id, revision)
+    if found is not None:
+        return found
+    latest = store.get_card(version.id) if revision is not None else None
+    if latest is not None:
+        raise NotFound(
+            f"the card of {version.uri} has no revision {revision} "
+            f"(the latest is {latest.revision})"
+        )
+    api = f"/api/v1/models/{version.model_name}/versions/{version.version}/card"
+    raise NotFound(
+        f"{version.uri} has no model card yet: generate one from its lineage with "
+        f"POST {api}/generate or `lmops models card {version.uri} --generate`, "
+        f"or write one with PUT {api}"
+    )
+
+
 def model_version(name: str, version: str, request: Request) -> ModelVersion:
     """The model version a path's {name} and {version} name."""
     return resolve_model_version(registry_store(request), name, version)
@@ -113,3 +135,4 @@ DataDep = Annotated[DataStore, Depends(data_store)]
 VersionDep = Annotated[DatasetVersion, Depends(dataset_version)]
 RegistryDep = Annotated[RegistryStore, Depends(registry_store)]
 ModelVersionDep = Annotated[ModelVersion, Depends(model_version)]
+CardRevisionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]

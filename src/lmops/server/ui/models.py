@@ -12,7 +12,8 @@ from lmops.core.errors import NotFound
 from lmops.governance.lineage import LineageLink, describe_lineage
 from lmops.registry.entities import ModelVersion
 from lmops.server.auth import authorize
-from lmops.server.deps import ModelVersionDep, RegistryDep, ServicesDep
+from lmops.server.deps import CardRevisionParam, ModelVersionDep, RegistryDep, ServicesDep
+from lmops.server.ui.cards import card_view
 from lmops.server.ui.rendering import HtmlRoute, render
 
 router = APIRouter(dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"])
@@ -49,8 +50,13 @@ def model_page(request: Request, name: str, store: RegistryDep) -> Response:
 
 
 @router.get("/models/{name}/{version}", include_in_schema=False)
-def version_page(request: Request, version: ModelVersionDep, services: ServicesDep) -> Response:
-    """Format, source, files, tags, aliases and lineage of one version."""
+def version_page(
+    request: Request,
+    version: ModelVersionDep,
+    services: ServicesDep,
+    card_revision: CardRevisionParam = None,
+) -> Response:
+    """Format, source, files, tags, aliases, lineage and model card of one version."""
     lineage = describe_lineage(services.stores, "model_version", version.id)
     base = None
     if version.base_version_id is not None:
@@ -61,6 +67,7 @@ def version_page(request: Request, version: ModelVersionDep, services: ServicesD
         "source_run": _source_run(version, lineage.upstream),
         "lineage": lineage,
         "files": list_files(services.artifacts, version),
+        "card": card_view(services.registry, version, card_revision),
     }
     return _render(request, "model_version.html", context)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from lmops.server.ui import assets, datasets, experiments, models, runs, stages, traces
+from lmops.server.ui import assets, cards, datasets, experiments, models, runs, stages, traces
 
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
@@ -14,6 +14,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     traces.router,
     datasets.router,
     models.router,
+    cards.router,
 )
 
 

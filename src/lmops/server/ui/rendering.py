@@ -61,7 +61,14 @@ def render(
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
-    titles = {400: "Bad request", 404: "Not found", 409: "Conflict"}
+    titles = {
+        400: "Bad request",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        415: "Unsupported media type",
+    }
     title = titles.get(status_code, "Error")
     return render(
         request,
