@@ -4,28 +4,13 @@ no route can change or delete an entry."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lmops.core.settings import Settings
 from lmops.registry import registering
-from lmops.server import create_app
 from tests.registry.conftest import fake_model_dir
-
-
-@pytest.fixture
-def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 def test_api_changes_are_audited_and_the_log_is_read_only(

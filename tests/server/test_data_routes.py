@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lmops.core.settings import Settings
 from lmops.data.entities import ColumnProfile, DatasetVersion
 from lmops.data.importing import import_source
 from lmops.data.store import DataStore
-from lmops.server import create_app
 from tests.factories import derive, profile_of, text_profile
 
 TEXTS = ["Where is my refund?", "hello there", "refund please", "good morning", "bye"]
@@ -36,17 +32,6 @@ class Chat:
     v3: DatasetVersion
     labels: DatasetVersion
     job_id: str
-
-
-@pytest.fixture
-def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

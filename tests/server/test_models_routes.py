@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +10,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lmops.core.settings import Settings
 from lmops.data.importing import import_source
 from lmops.registry import registering
 from lmops.registry.entities import ModelVersion
-from lmops.server import create_app
 from lmops.server.deps import Services
 from lmops.store.lineage import add_edge
 from lmops.tracking.entities import Run
@@ -34,17 +31,6 @@ class Zoo:
     lora: ModelVersion
     gpt: ModelVersion
     run: Run
-
-
-@pytest.fixture
-def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture
