@@ -93,3 +93,31 @@ def test_import_demo_registers_smollm2(home: Path) -> None:
     code, out = run("models", "import-demo")
     assert code == 0, out
     assert out.startswith("models:/smollm2-135m-instruct/1: 134,515,008 parameters")
+
+
+def test_profile_counts_tokens_with_a_registered_models_tokenizer(home: Path) -> None:
+    rows = home / "rows.jsonl"
+    rows.write_text('{"text": "the model answers the question"}\n{"text": "hello"}\n')
+    assert run("data", "import", str(rows), "-n", "t")[0] == 0
+    assert run("models", "build-tiny", "--name", "tiny")[0] == 0
+    code, out = run(
+        "data", "profile", "datasets:/t/1", "--tokenizer", "models:/tiny/1", "--executor", "none"
+    )
+    assert code == 0, out
+    assert "; tokens p50" in out
+    code, out = run(
+        "data",
+        "profile",
+        "datasets:/t/1",
+        "--tokenizer",
+        "models:/tiny/1",
+        "--executor",
+        "none",
+        "--json",
+    )
+    tokens = json.loads(out)["columns"][0]["text"]["tokens"]
+    assert tokens["count"] == 2 and tokens["min"] >= 1 and tokens["max"] >= 5  # five words
+    code, out = run("data", "profile", "datasets:/t/1", "--json", "--executor", "none")
+    assert json.loads(out)["columns"][0]["text"]["tokens"] is None
+    code, out = run("data", "profile", "datasets:/t/1", "--tokenizer", "models:/nope/1")
+    assert code == 1 and "no registered model named 'nope'" in out

@@ -12,6 +12,7 @@ from lmops.cli.data import data, open_store
 from lmops.cli.output import json_option
 from lmops.cli.progress import progress_bar
 from lmops.core.errors import InvalidInput
+from lmops.core.settings import Settings
 from lmops.data.entities import DatasetVersion, Profile
 
 executor_option = click.option(
@@ -78,7 +79,11 @@ into_option = click.option("--into", help="Dataset that gets the new version (de
 
 @data.command("profile")
 @click.argument("uri")
-@click.option("--tokenizer", help="tokenizer.json (or a directory with one) to count tokens.")
+@click.option(
+    "--tokenizer",
+    help="Count tokens with a registered model's tokenizer (models:/name/1) or a "
+    "tokenizer.json (or a directory holding one).",
+)
 @click.option("--near/--no-near", default=True, show_default=True, help="Count near-duplicates.")
 @click.option("--language-sample", default=2000, show_default=True, type=click.IntRange(min=0))
 @click.option("--html", "html_out", type=click.Path(path_type=Path), help="Also write a report.")
@@ -98,7 +103,11 @@ def profile(
 
     store = open_store()
     version = store.get_version(uri)
-    options = Options(tokenizer=tokenizer, near_duplicates=near, language_sample=language_sample)
+    options = Options(
+        tokenizer=_tokenizer_path(tokenizer),
+        near_duplicates=near,
+        language_sample=language_sample,
+    )
     with progress_bar() as echo:
         result = profile_version(store, version, options, executor=_executor(executor), echo=echo)
     if html_out is not None:
@@ -111,6 +120,21 @@ def profile(
     click.echo(_profile_text(version, result))
     if html_out is not None:
         click.echo(f"report: {html_out}")
+
+
+def _tokenizer_path(tokenizer: str | None) -> str | None:
+    """A `models:/` URI becomes the directory of that version's files (fetched once)."""
+    if tokenizer is None or not tokenizer.startswith("models:/"):
+        return tokenizer
+    from lmops.registry.loading import local_files
+    from lmops.registry.sdk import open_registry
+
+    settings = Settings()
+    registry = open_registry(settings)
+    version = registry.get_version(tokenizer)
+    if not version.format.tokenizer:
+        raise InvalidInput(f"{version.uri} has no tokenizer files", field="tokenizer")
+    return str(local_files(registry, version, settings.home / "models"))
 
 
 def _profile_text(version: DatasetVersion, profile: Profile) -> str:
