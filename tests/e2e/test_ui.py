@@ -10,7 +10,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 from lmops.client import TrackingClient, Transport
 from lmops.tracking import Metric
@@ -38,14 +38,6 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield found
-        found.close()
-
-
 class Tab:
     """A browser page on the live server that records console errors and page crashes."""
 
@@ -64,13 +56,6 @@ class Tab:
         response = self.page.goto(self.base + path)
         assert response is not None
         return response.status
-
-
-@pytest.fixture
-def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield Tab(context.new_page(), live_server.url)
-    context.close()
 
 
 @pytest.fixture(scope="module")

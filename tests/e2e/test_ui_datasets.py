@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
 import pyarrow as pa
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lmops.core.settings import Settings
 from lmops.data.entities import ChatProfile, ColumnProfile, DatasetVersion, ValueCount
@@ -18,7 +17,7 @@ from lmops.data.importing import import_source
 from lmops.data.sdk import open_data_store
 from lmops.data.store import DataStore
 from tests.conftest import LiveServer
-from tests.e2e.test_ui import ARGS, CHROMIUM, Tab
+from tests.e2e.test_ui import Tab
 from tests.factories import derive, distribution, profile_of, text_profile
 
 pytestmark = [pytest.mark.e2e]
@@ -42,21 +41,6 @@ class Seeded:
     v2: DatasetVersion
     v3: DatasetVersion
     job_id: str
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield found
-        found.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield Tab(context.new_page(), live_server.url)
-    context.close()
 
 
 def rows(n: int) -> list[dict[str, object]]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
 import pyarrow as pa
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lmops.core.settings import Settings
 from lmops.data.importing import import_source
@@ -23,7 +22,7 @@ from lmops.tracking import Metric
 from lmops.tracking.entities import Run
 from lmops.tracking.store import TrackingStore
 from tests.conftest import LiveServer
-from tests.e2e.test_ui import ARGS, CHROMIUM, Tab
+from tests.e2e.test_ui import Tab
 from tests.registry.conftest import fake_model_dir
 
 pytestmark = [pytest.mark.e2e]
@@ -40,21 +39,6 @@ class Seeded:
     lora: ModelVersion
     endpoint: ModelVersion
     run: Run
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield found
-        found.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield Tab(context.new_page(), live_server.url)
-    context.close()
 
 
 @pytest.fixture(scope="module")

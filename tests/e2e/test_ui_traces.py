@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 import lmops
 from tests.conftest import LiveServer
-from tests.e2e.test_ui import ARGS, CHROMIUM, Tab
+from tests.e2e.test_ui import Tab
 
 pytestmark = [pytest.mark.e2e]
 
 SHOTS = Path("/tmp/ui-shots")
 MODEL = "tiny-chat-e2e"
 LONG_ANSWER = "\n".join(f"Step {i}: check the receipt and the order number." for i in range(60))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield found
-        found.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield Tab(context.new_page(), live_server.url)
-    context.close()
 
 
 @pytest.fixture(scope="module")
