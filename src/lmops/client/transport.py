@@ -10,6 +10,7 @@ from typing import IO, Any
 import httpx
 
 from lmops.core.errors import RemoteError, Unavailable, error_from_response
+from lmops.core.settings import Settings
 
 API = "/api/v1"
 _RETRIES = 3
@@ -31,6 +32,14 @@ class Transport:
         self.http = httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport, headers=headers
         )
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Transport:
+        """A transport to `settings.uri`, in its project, with its API key when it has one."""
+        headers = {"x-lmops-project": settings.project}
+        if settings.api_key:
+            headers["authorization"] = f"Bearer {settings.api_key}"
+        return cls(settings.uri, timeout=settings.http_timeout, headers=headers)
 
     def request(
         self,

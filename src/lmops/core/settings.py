@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lmops.core.projects import DEFAULT_PROJECT
+from lmops.core.uris import check_name
 
 
 class Settings(BaseSettings):
@@ -29,6 +33,16 @@ class Settings(BaseSettings):
     webhook_interval_s: float = Field(
         default=1.0, gt=0, le=3600, description="How often the server delivers webhooks"
     )
+    project: str = Field(
+        default=DEFAULT_PROJECT, description="The project this client works in (LMOPS_PROJECT)"
+    )
+    api_key: str = Field(
+        default="", repr=False, description="Key sent to an lmops server (LMOPS_API_KEY)"
+    )
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Server auth: auto turns it on when the server binds beyond loopback",
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -37,6 +51,7 @@ class Settings(BaseSettings):
             self.uri = f"sqlite:///{self.home / 'lmops.db'}"
         if not self.artifacts_uri:
             self.artifacts_uri = str(self.home / "artifacts")
+        check_name(self.project, "project", field="project")
         return self
 
     @property

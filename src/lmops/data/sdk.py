@@ -29,7 +29,7 @@ def open_data_store(settings: Settings) -> DataStore:
     from lmops.artifacts import open_artifact_store
     from lmops.store import open_engine
 
-    return DataStore(open_engine(settings.uri), open_artifact_store(settings))
+    return DataStore(open_engine(settings.uri), open_artifact_store(settings), settings.project)
 
 
 def _store() -> DataStore:
@@ -156,7 +156,7 @@ def from_traces(
     store = _store()
     return import_traces(
         store,
-        TracingStore(store.engine),
+        TracingStore(store.engine, store.project),
         name,
         query,
         max_traces=max_traces,

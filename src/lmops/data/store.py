@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.data.entities import Column, Dataset, DatasetVersion, Job, Profile
@@ -27,12 +28,15 @@ ABANDONED_AFTER = timedelta(minutes=2)  # a running job's heartbeat comes every 
 _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
-class DataStore:
+class DataStore(InProject):
     """Datasets and their immutable versions: rows here, Parquet bytes in the artifact store."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, engine: Engine, artifacts: ArtifactStore, project: str = DEFAULT_PROJECT
+    ) -> None:
         self.engine = engine
         self.artifacts = artifacts
+        self.project = project
 
     # -- datasets ------------------------------------------------------------------------
 

@@ -123,11 +123,11 @@ def open_tracing(s: Settings) -> TracingBackend:
     if s.is_remote:
         from lmops.client import TracingClient, Transport
 
-        return TracingClient(Transport(s.uri, timeout=s.http_timeout))
+        return TracingClient(Transport.for_settings(s))
     from lmops.store import open_engine
     from lmops.tracing.store import TracingStore
 
-    return TracingStore(open_engine(s.uri))
+    return TracingStore(open_engine(s.uri), project=s.project)
 
 
 def open_tracking(s: Settings) -> TrackingBackend:
@@ -135,9 +135,9 @@ def open_tracking(s: Settings) -> TrackingBackend:
     if s.is_remote:
         from lmops.client import TrackingClient, Transport
 
-        return TrackingClient(Transport(s.uri, timeout=s.http_timeout))
+        return TrackingClient(Transport.for_settings(s))
     from lmops.artifacts import open_artifact_store
     from lmops.store import open_engine
     from lmops.tracking.store import TrackingStore
 
-    return TrackingStore(open_engine(s.uri), open_artifact_store(s))
+    return TrackingStore(open_engine(s.uri), open_artifact_store(s), s.project)

@@ -16,7 +16,7 @@ def open_stores(settings: Settings) -> Stores:
     registry = open_registry(settings)
     return Stores(
         registry=registry,
-        tracking=TrackingStore(registry.engine, registry.artifacts),
+        tracking=TrackingStore(registry.engine, registry.artifacts, registry.project),
         data=open_data_store(settings),
     )
 

@@ -81,7 +81,7 @@ def register_run_artifact(
         raise InvalidInput(
             f"{uri!r} is not a run artifact: use runs:/<run_id>/<path>", field="source"
         )
-    digest, is_dir = TrackingStore(store.engine, store.artifacts).resolve_artifact(
+    digest, is_dir = TrackingStore(store.engine, store.artifacts, store.project).resolve_artifact(
         ref.run_id, ref.path
     )
     if not is_dir:

@@ -29,7 +29,7 @@ def open_registry(settings: Settings) -> RegistryStore:
     from lmops.artifacts import open_artifact_store
     from lmops.store import open_engine
 
-    return RegistryStore(open_engine(settings.uri), open_artifact_store(settings))
+    return RegistryStore(open_engine(settings.uri), open_artifact_store(settings), settings.project)
 
 
 def _store() -> RegistryStore:

@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.core.uris import VersionRef, check_name, parse_uri
 from lmops.registry.entities import (
@@ -38,12 +39,15 @@ MAX_CARD_CHARS = 200_000
 _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
-class RegistryStore:
+class RegistryStore(InProject):
     """Registered models, their immutable versions and the aliases that point at them."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, engine: Engine, artifacts: ArtifactStore, project: str = DEFAULT_PROJECT
+    ) -> None:
         self.engine = engine
         self.artifacts = artifacts
+        self.project = project
 
     # -- models --------------------------------------------------------------------------
 

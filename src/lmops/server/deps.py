@@ -17,6 +17,7 @@ from lmops.data.store import LATEST, DataStore
 from lmops.governance.cards import Stores
 from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
+from lmops.server.auth import Principal
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
@@ -33,10 +34,13 @@ class Services:
     data: DataStore
     registry: RegistryStore
 
-    @property
-    def stores(self) -> Stores:
-        """The stores the cross-stage views read (lineage, cards)."""
-        return Stores(registry=self.registry, tracking=self.tracking, data=self.data)
+    def stores(self, project: str) -> Stores:
+        """The stores the cross-stage views read (lineage, cards), working in `project`."""
+        return Stores(
+            registry=self.registry.in_project(project),
+            tracking=self.tracking.in_project(project),
+            data=self.data.in_project(project),
+        )
 
 
 def services(request: Request) -> Services:
@@ -44,12 +48,18 @@ def services(request: Request) -> Services:
     return found
 
 
+def project(request: Request) -> str:
+    """The project the caller works in (set before routing by `lmops.server.actor`)."""
+    principal: Principal = request.state.principal
+    return principal.project
+
+
 def tracking_store(request: Request) -> TrackingStore:
-    return services(request).tracking
+    return services(request).tracking.in_project(project(request))
 
 
 def tracing_store(request: Request) -> TracingStore:
-    return services(request).tracing
+    return services(request).tracing.in_project(project(request))
 
 
 def artifact_store(request: Request) -> ArtifactStore:
@@ -57,11 +67,15 @@ def artifact_store(request: Request) -> ArtifactStore:
 
 
 def data_store(request: Request) -> DataStore:
-    return services(request).data
+    return services(request).data.in_project(project(request))
 
 
 def registry_store(request: Request) -> RegistryStore:
-    return services(request).registry
+    return services(request).registry.in_project(project(request))
+
+
+def project_stores(request: Request) -> Stores:
+    return services(request).stores(project(request))
 
 
 def version_ref(kind: str, name: str, version: str) -> VersionRef:
@@ -134,5 +148,6 @@ ArtifactsDep = Annotated[ArtifactStore, Depends(artifact_store)]
 DataDep = Annotated[DataStore, Depends(data_store)]
 VersionDep = Annotated[DatasetVersion, Depends(dataset_version)]
 RegistryDep = Annotated[RegistryStore, Depends(registry_store)]
+StoresDep = Annotated[Stores, Depends(project_stores)]
 ModelVersionDep = Annotated[ModelVersion, Depends(model_version)]
 CardRevisionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.store.engine import writing
 from lmops.tracing.entities import (
@@ -82,11 +83,12 @@ _UPDATE_TRACE = (
 )
 
 
-class TracingStore:
+class TracingStore(InProject):
     """Writes spans (idempotently, by trace and span id) and keeps each trace's totals."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, project: str = DEFAULT_PROJECT) -> None:
         self.engine = engine
+        self.project = project
         self.prices = PriceStore(engine)
         self.feedback = FeedbackStore(engine)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert

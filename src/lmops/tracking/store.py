@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.store.engine import writing
 from lmops.tracking import search
@@ -60,12 +61,15 @@ MAX_RESULTS = 1000
 __all__ = ["MAX_RESULTS", "TrackingStore", "page_token_at"]
 
 
-class TrackingStore:
+class TrackingStore(InProject):
     """Experiments, runs, params, tags, metrics and run artifacts in the metadata store."""
 
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, engine: Engine, artifacts: ArtifactStore, project: str = DEFAULT_PROJECT
+    ) -> None:
         self.engine = engine
         self.artifacts = artifacts
+        self.project = project
         self._upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_metrics_sql = (

@@ -23,7 +23,7 @@ from lmops.server.deps import (
     CardRevisionParam,
     ModelVersionDep,
     RegistryDep,
-    ServicesDep,
+    StoresDep,
     resolve_model_alias,
     resolve_model_card,
 )
@@ -109,9 +109,9 @@ def update_version(
 
 
 @router.get("/models/{name}/versions/{version}/lineage")
-def get_lineage(version: ModelVersionDep, services: ServicesDep) -> Lineage:
+def get_lineage(version: ModelVersionDep, stores: StoresDep) -> Lineage:
     """The run that made the version, the base it adapts, and what was made from it."""
-    return describe_lineage(services.stores, "model_version", version.id)
+    return describe_lineage(stores, "model_version", version.id)
 
 
 class CardText(BaseModel):
@@ -137,9 +137,9 @@ def set_card(version: ModelVersionDep, text: CardText, store: RegistryDep) -> Mo
 
 
 @router.post("/models/{name}/versions/{version}/card/generate", status_code=201)
-def generate_model_card(version: ModelVersionDep, services: ServicesDep) -> ModelCard:
+def generate_model_card(version: ModelVersionDep, stores: StoresDep) -> ModelCard:
     """Write the card from the version's lineage, results and format; its next revision."""
-    return generate_card(services.stores, version.uri)
+    return generate_card(stores, version.uri)
 
 
 @router.get("/models/{name}/versions/{version}/card/revisions")

@@ -26,7 +26,7 @@ from lmops.server.deps import (
     CardRevisionParam,
     ModelVersionDep,
     RegistryDep,
-    ServicesDep,
+    StoresDep,
     resolve_model_card,
 )
 from lmops.server.ui.forms import FormDep, same_origin
@@ -70,9 +70,9 @@ def card_view(store: RegistryStore, version: ModelVersion, revision: int | None)
 
 
 @router.post("/models/{name}/{version}/card/generate", include_in_schema=False, dependencies=WRITES)
-def generate(version: ModelVersionDep, services: ServicesDep) -> Response:
+def generate(version: ModelVersionDep, stores: StoresDep) -> Response:
     """Write the card from the version's lineage as its next revision, then show it."""
-    generate_card(services.stores, version.uri)
+    generate_card(stores, version.uri)
     return _back_to(version)
 
 

@@ -12,7 +12,7 @@ from lmops.core.errors import NotFound
 from lmops.governance.lineage import LineageLink, describe_lineage
 from lmops.registry.entities import ModelVersion
 from lmops.server.auth import authorize
-from lmops.server.deps import CardRevisionParam, ModelVersionDep, RegistryDep, ServicesDep
+from lmops.server.deps import CardRevisionParam, ModelVersionDep, RegistryDep, StoresDep
 from lmops.server.ui.cards import card_view
 from lmops.server.ui.rendering import HtmlRoute, render
 
@@ -53,21 +53,21 @@ def model_page(request: Request, name: str, store: RegistryDep) -> Response:
 def version_page(
     request: Request,
     version: ModelVersionDep,
-    services: ServicesDep,
+    stores: StoresDep,
     card_revision: CardRevisionParam = None,
 ) -> Response:
     """Format, source, files, tags, aliases, lineage and model card of one version."""
-    lineage = describe_lineage(services.stores, "model_version", version.id)
+    lineage = describe_lineage(stores, "model_version", version.id)
     base = None
     if version.base_version_id is not None:
-        base = services.registry.get_version_by_id(version.base_version_id)
+        base = stores.registry.get_version_by_id(version.base_version_id)
     context = {
         "this_version": version,
         "base": base,
         "source_run": _source_run(version, lineage.upstream),
         "lineage": lineage,
-        "files": list_files(services.artifacts, version),
-        "card": card_view(services.registry, version, card_revision),
+        "files": list_files(stores.registry.artifacts, version),
+        "card": card_view(stores.registry, version, card_revision),
     }
     return _render(request, "model_version.html", context)
 
