@@ -14,15 +14,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata, project_column
 
 datasets = Table(
     "datasets",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    project_column(),
+    Column("name", String(255), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project", "name"),
 )
 
 # Rows are written once and never updated: a version is immutable.

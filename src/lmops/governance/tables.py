@@ -1,4 +1,5 @@
-"""Governance tables. Only governance's webhook modules and the migrations touch them."""
+"""Governance tables: webhooks, users and keys, transitions. Only governance and the
+migrations touch them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata, project_column
 
 # A subscription: where to POST which audit actions. The secret signs every delivery; it is
 # shown once when the webhook is made and never read back by any listing.
@@ -23,6 +24,7 @@ webhooks = Table(
     "webhooks",
     metadata,
     Column("id", Id, primary_key=True),
+    project_column(),
     Column("url", Text, nullable=False),
     Column("secret", Text, nullable=False),
     Column("events", JSONType, nullable=False),  # action names, or ["*"]
@@ -58,4 +60,103 @@ webhook_cursor = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("audit_id", BigInteger, nullable=False),
+)
+
+
+# -- projects, users and keys -------------------------------------------------------------
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A user logs in to the UI with a password (scrypt hash) and calls the API with keys.
+# `superuser` marks server admins, who manage users and projects.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("password_hash", Text),
+    Column("superuser", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_name", String(255), ForeignKey("users.name"), primary_key=True),
+    Column("project", String(255), ForeignKey("projects.name"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A key works in one project with its user's role there. Only its sha256 is kept: the key
+# itself is shown once, when made. `prefix` (the first characters) tells keys apart in lists.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("user_name", String(255), ForeignKey("users.name"), nullable=False),
+    Column("project", String(255), ForeignKey("projects.name"), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    Index(None, "user_name"),
+)
+
+# A UI login. Only the token's sha256 is kept; the cookie carries the token.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("user_name", String(255), ForeignKey("users.name"), nullable=False),
+    Column("project", String(255), ForeignKey("projects.name"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "user_name"),
+)
+
+# -- controlled transitions ------------------------------------------------------------------
+
+# What must hold before `alias` of a model may move; an alias with a policy is protected:
+# it moves only through an approved transition.
+alias_policies = Table(
+    "alias_policies",
+    metadata,
+    Column("model_id", Id, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("required_tags", JSONType, nullable=False),  # ["reviewed", "license=apache-2.0"]
+    Column("min_results", JSONType, nullable=False),  # {"rougeL": 0.3}
+    Column("require_card", Boolean, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A request to point `alias` at `version_id`, its checks as run at request and at decision,
+# and the decision. `status`: pending, approved, rejected or cancelled.
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("model_id", Id, ForeignKey("registered_models.id"), nullable=False),
+    Column("version_id", Id, ForeignKey("model_versions.id"), nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("from_version_id", Id, ForeignKey("model_versions.id")),
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(255), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("checks", JSONType, nullable=False),
+    Column("decided_by", String(255)),
+    Column("decided_at", UTCDateTime),
+    Column("decision_comment", Text),
+    Index(None, "model_id", "status"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -13,16 +14,18 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata, project_column
 
 registered_models = Table(
     "registered_models",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    project_column(),
+    Column("name", String(255), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("tags", JSONType, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project", "name"),
 )
 
 # Files, format and source never change after insert; tags and description may.
@@ -70,4 +73,16 @@ model_cards = Table(
     Column("generated", Boolean, nullable=False),
     Column("author", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Results attached to a version (evaluation attaches its aggregates here); policies read them.
+model_version_results = Table(
+    "model_version_results",
+    metadata,
+    Column("version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("source", Text, nullable=False, default=""),  # e.g. runs:/<id> of the evaluation
+    Column("attached_by", String(255), nullable=False),
+    Column("attached_at", UTCDateTime, nullable=False),
 )

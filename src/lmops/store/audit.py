@@ -24,7 +24,7 @@ from sqlalchemy import Column, Connection, Engine, Index, String, Table, Text, s
 
 from lmops.core.errors import InvalidInput
 from lmops.core.ids import utcnow
-from lmops.store.metadata import BigId, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import BigId, JSONType, UTCDateTime, metadata, project_column
 
 audit_log = Table(
     "audit_log",
@@ -32,6 +32,7 @@ audit_log = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(255), nullable=False),
+    project_column(),
     Column("action", String(64), nullable=False),
     Column("target_kind", String(32), nullable=False),
     Column("target_id", String(255), nullable=False),
@@ -41,6 +42,7 @@ audit_log = Table(
     Index(None, "at"),
     Index(None, "target_kind", "target_id"),
     Index(None, "actor", "at"),
+    Index(None, "project", "at"),
 )
 
 MAX_PAGE = 1000

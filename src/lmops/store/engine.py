@@ -122,16 +122,33 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
         return
     database = engine.url.database
     if not database or database == ":memory:":
-        with engine.connect() as conn:
+        with _without_foreign_keys(engine) as conn:
             yield conn
         return
     with open(f"{database}.lock", "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
-            with engine.connect() as conn:
+            with _without_foreign_keys(engine) as conn:
                 yield conn
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _without_foreign_keys(engine: Engine) -> Iterator[Connection]:
+    """A SQLite connection with foreign keys off, as SQLite's own recipe for rebuilding a
+    table asks: otherwise dropping a parent table in a batch migration fails (or cascades).
+    Migrations that rebuild tables run `PRAGMA foreign_key_check` before they finish."""
+    with engine.connect() as conn:
+        # Outside any transaction (the pragma is a no-op inside one): the driver's own call.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 _engines: dict[str, Engine] = {}

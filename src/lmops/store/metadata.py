@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, MetaData, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from lmops.core.projects import DEFAULT_PROJECT
 
 metadata = MetaData(
     naming_convention={
@@ -18,6 +20,12 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def project_column() -> Column[str]:
+    """The project a root row (experiment, trace, dataset, model, webhook) belongs to."""
+    return Column("project", String(255), nullable=False, server_default=DEFAULT_PROJECT)
+
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only autoincrements INTEGER PRIMARY KEY columns, so the 64-bit id becomes INTEGER there.

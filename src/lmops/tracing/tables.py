@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata, project_column
 
 TraceIdType = String(32)
 SpanIdType = String(16)
@@ -24,6 +24,7 @@ traces = Table(
     "traces",
     metadata,
     Column("trace_id", TraceIdType, primary_key=True),
+    project_column(),
     Column("name", String(1000)),
     Column("start_time", UTCDateTime, nullable=False),
     Column("end_time", UTCDateTime),
@@ -51,6 +52,7 @@ traces = Table(
     Column("feedback_count", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "start_time"),
+    Index(None, "project", "start_time"),
     Index(None, "session_id", "start_time"),
     Index(None, "user_id", "start_time"),
     Index(None, "latency_ms"),

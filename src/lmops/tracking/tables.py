@@ -12,18 +12,21 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-from lmops.store.metadata import BigId, Id, JSONType, UTCDateTime, metadata
+from lmops.store.metadata import BigId, Id, JSONType, UTCDateTime, metadata, project_column
 
 experiments = Table(
     "experiments",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    project_column(),
+    Column("name", String(255), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("tags", JSONType, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project", "name"),
 )
 
 runs = Table(
