@@ -139,6 +139,7 @@ class DataStore(InProject):
                         "dataset_version",
                         row["id"],
                         uri,
+                        project=self.project,
                         after=after,
                     )
                     parents = [parent_version_id, *extra_parents] if parent_version_id else []

@@ -14,6 +14,7 @@ class Webhook(BaseModel):
     """A subscription: audit actions (`events`) POSTed, signed, to `url`. No secret here."""
 
     id: str
+    project: str
     url: str
     events: list[str]
     active: bool

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 
 from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.governance.delivery import MAX_ATTEMPTS, Attempt, deliver_due
 from lmops.governance.entities import CreatedWebhook, Delivery, DeliveryStatus, Webhook
@@ -70,11 +71,12 @@ GAP_GRACE = timedelta(minutes=5)
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-class WebhookStore:
+class WebhookStore(InProject):
     """Webhook subscriptions and their deliveries."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, project: str = DEFAULT_PROJECT) -> None:
         self.engine = engine
+        self.project = project
 
     def create(
         self,
@@ -91,6 +93,7 @@ class WebhookStore:
         """
         row: dict[str, Any] = {
             "id": new_id(),
+            "project": self.project,
             "url": check_url(url),
             "secret": _check_secret(secret) if secret is not None else _new_secret(),
             "events": check_events(events),
@@ -104,7 +107,15 @@ class WebhookStore:
             row["created_at"] = utcnow()
             conn.execute(webhooks.insert(), row)
             after = {k: row[k] for k in ("url", "events", "active", "description")}
-            record(conn, "webhook.create", "webhook", row["id"], _target(row), after=after)
+            record(
+                conn,
+                "webhook.create",
+                "webhook",
+                row["id"],
+                _target(row),
+                project=row["project"],
+                after=after,
+            )
         return CreatedWebhook.model_validate(row)
 
     def list(self) -> builtins.list[Webhook]:
@@ -135,7 +146,15 @@ class WebhookStore:
             before = hook.model_dump(
                 mode="json", include={"url", "events", "active", "description"}
             )
-            record(conn, "webhook.delete", "webhook", hook.id, _target(before), before=before)
+            record(
+                conn,
+                "webhook.delete",
+                "webhook",
+                hook.id,
+                _target(before),
+                project=hook.project,
+                before=before,
+            )
 
     def deliveries(
         self,

@@ -55,7 +55,7 @@ class RegistryStore(InProject):
         self, name: str, description: str = "", tags: Mapping[str, str] | None = None
     ) -> RegisteredModel:
         """Register a model name; a taken name is a Conflict."""
-        row = _model_row(name, description, tags)
+        row = _model_row(self.project, name, description, tags)
         try:
             with writing(self.engine) as conn:
                 conn.execute(registered_models.insert(), row)
@@ -135,7 +135,7 @@ class RegistryStore(InProject):
         an external endpoint has none. A version made by a run gets a lineage edge from
         the run, an adapter one from its base version.
         """
-        base = _model_row(name, "", None)
+        base = _model_row(self.project, name, "", None)
         if digest is not None and not self.artifacts.exists(digest):
             raise NotFound(f"no artifact blob with digest {digest}; store the files first")
         if (digest is None) != (format.kind == "external"):
@@ -168,7 +168,13 @@ class RegistryStore(InProject):
                     uri = f"models:/{base['name']}/{row['version']}"
                     after = {k: row[k] for k in ("digest", "format", "source", "tags")}
                     record(
-                        conn, "model_version.create", "model_version", row["id"], uri, after=after
+                        conn,
+                        "model_version.create",
+                        "model_version",
+                        row["id"],
+                        uri,
+                        project=self.project,
+                        after=after,
                     )
             except IntegrityError:
                 continue
@@ -310,6 +316,7 @@ class RegistryStore(InProject):
                     "model_version",
                     version.id,
                     version.uri,
+                    project=self.project,
                     before=before,
                     after=values,
                 )
@@ -351,6 +358,7 @@ class RegistryStore(InProject):
                         "model_version",
                         version.id,
                         f"{version.uri} card",
+                        project=self.project,
                         before=None if latest is None else {"revision": latest},
                         after={"revision": row["revision"], "generated": generated},
                     )
@@ -413,6 +421,7 @@ class RegistryStore(InProject):
                 "model",
                 target.model_id,
                 f"models:/{name}@{alias}",
+                project=self.project,
                 before=None if previous is None else {"version": previous},
                 after={"version": version},
             )
@@ -434,18 +443,23 @@ class RegistryStore(InProject):
                 "model",
                 model.id,
                 f"models:/{name}@{alias}",
+                project=self.project,
                 before={"version": model.aliases[alias]},
             )
 
 
 def _record_model(conn: Connection, row: dict[str, Any]) -> None:
     after = {"description": row["description"], "tags": row["tags"]}
-    record(conn, "model.create", "model", row["id"], f"models:/{row['name']}", after=after)
+    target = f"models:/{row['name']}"
+    record(conn, "model.create", "model", row["id"], target, project=row["project"], after=after)
 
 
-def _model_row(name: str, description: str, tags: Mapping[str, str] | None) -> dict[str, Any]:
+def _model_row(
+    project: str, name: str, description: str, tags: Mapping[str, str] | None
+) -> dict[str, Any]:
     return {
         "id": new_id(),
+        "project": project,
         "name": check_name(name, "model"),
         "description": check_text(description, "description", max_length=10_000),
         "tags": _tags(tags),

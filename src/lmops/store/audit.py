@@ -53,6 +53,7 @@ class AuditEntry(BaseModel):
     id: int
     at: datetime
     actor: str
+    project: str
     action: str
     target_kind: str
     target_id: str
@@ -64,6 +65,7 @@ class AuditEntry(BaseModel):
 class AuditQuery(BaseModel):
     """Filters for reading the log; every one optional. `after_id` pages forward."""
 
+    project: str | None = None
     actor: str | None = None
     action: str | None = None
     target_kind: str | None = None
@@ -102,15 +104,17 @@ def record(
     target_id: str,
     target: str,
     *,
+    project: str,
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """Append an entry inside the caller's transaction (`conn`)."""
+    """Append an entry about something in `project`, inside the caller's transaction."""
     conn.execute(
         audit_log.insert(),
         {
             "at": utcnow(),
             "actor": current_actor(),
+            "project": project,
             "action": action,
             "target_kind": target_kind,
             "target_id": target_id,
@@ -129,6 +133,7 @@ def search(engine: Engine, query: AuditQuery | None = None) -> list[AuditEntry]:
     t = audit_log.c
     statement = select(audit_log).order_by(t.id).limit(q.limit)
     for column, value in (
+        (t.project, q.project),
         (t.actor, q.actor),
         (t.action, q.action),
         (t.target_kind, q.target_kind),
