@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from lmops._version import __version__
 from lmops.cli import (
+    access,
     audit,
     data,
     data_prep,  # noqa: F401  (adds its commands to `lmops data`)
@@ -61,6 +62,9 @@ cli.add_command(lineage.lineage)
 cli.add_command(tracing.traces)
 cli.add_command(tracing.prices)
 cli.add_command(webhooks.webhooks)
+cli.add_command(access.users)
+cli.add_command(access.projects)
+cli.add_command(access.keys)
 
 
 def main() -> None:

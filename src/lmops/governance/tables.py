@@ -126,20 +126,6 @@ sessions = Table(
 
 # -- controlled transitions ------------------------------------------------------------------
 
-# What must hold before `alias` of a model may move; an alias with a policy is protected:
-# it moves only through an approved transition.
-alias_policies = Table(
-    "alias_policies",
-    metadata,
-    Column("model_id", Id, ForeignKey("registered_models.id"), primary_key=True),
-    Column("alias", String(255), primary_key=True),
-    Column("required_tags", JSONType, nullable=False),  # ["reviewed", "license=apache-2.0"]
-    Column("min_results", JSONType, nullable=False),  # {"rougeL": 0.3}
-    Column("require_card", Boolean, nullable=False),
-    Column("updated_by", String(255), nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
 # A request to point `alias` at `version_id`, its checks as run at request and at decision,
 # and the decision. `status`: pending, approved, rejected or cancelled.
 transitions = Table(

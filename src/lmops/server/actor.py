@@ -1,8 +1,12 @@
 """Who is calling: worked out once per request, before routing.
 
-Leaves `request.state.principal` for `lmops.server.auth.authorize` to check against the
-route, and names the caller in every audit entry the request writes. With auth off, every
-caller is an anonymous admin of the project its `X-Lmops-Project` header names.
+Leaves `request.state.principal` (None when the caller could not be identified, with
+`request.state.auth_error` saying why) for `lmops.server.auth.authorize` to check against
+the route, and names the caller in every audit entry the request writes.
+
+With auth off every caller is an anonymous admin of the project its `X-Lmops-Project`
+header names. With auth on the caller is the user of the API key in `Authorization:
+Bearer` (in the key's project) or of the UI session cookie (in the session's project).
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from lmops.core.errors import InvalidInput
+from lmops.core.errors import Forbidden, LmopsError, Unauthorized
 from lmops.core.projects import DEFAULT_PROJECT
 from lmops.core.uris import check_name
-from lmops.server.auth import anonymous
+from lmops.governance.access import AccessStore, Identity
+from lmops.server.auth import Principal, anonymous
 from lmops.store.audit import acting_as
 
 PROJECT_HEADER = "x-lmops-project"
+SESSION_COOKIE = "lmops_session"
 
 
 def install(app: FastAPI) -> None:
@@ -29,13 +36,49 @@ def install(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         host = request.client.host if request.client else "unknown"
+        services = request.app.state.services
         try:
-            project = check_name(
-                request.headers.get(PROJECT_HEADER, DEFAULT_PROJECT), "project", field="project"
-            )
-        except InvalidInput as exc:
+            asked = request.headers.get(PROJECT_HEADER)
+            if asked is not None:
+                check_name(asked, "project", field="project")
+            if not services.auth:
+                principal: Principal | None = anonymous(asked or DEFAULT_PROJECT)
+                actor = f"anonymous@{host}"
+            else:
+                principal = await run_in_threadpool(_authenticate, services.access, request)
+                if principal is not None and asked is not None and asked != principal.project:
+                    raise Forbidden(
+                        f"these credentials work in project {principal.project!r}, not "
+                        f"{asked!r}: set LMOPS_PROJECT={principal.project} or use a key "
+                        f"made for {asked!r}"
+                    )
+                actor = principal.name if principal is not None else f"anonymous@{host}"
+        except LmopsError as exc:
             return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-        principal = anonymous(project)
         request.state.principal = principal
-        with acting_as(f"{principal.name}@{host}"):
+        with acting_as(actor):
             return await call_next(request)
+
+
+def _authenticate(access: AccessStore, request: Request) -> Principal | None:
+    """The caller of a request, by key or session; None (with the reason kept) if neither."""
+    header = request.headers.get("authorization")
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        if header is not None:
+            scheme, _, key = header.partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+            identity = access.authenticate_key(key.strip())
+        elif token:
+            identity = access.authenticate_session(token)
+        else:
+            raise Unauthorized("no credentials")
+    except Unauthorized as exc:
+        request.state.auth_error = exc.message
+        return None
+    return principal_of(identity)
+
+
+def principal_of(identity: Identity) -> Principal:
+    return Principal(identity.user, identity.project, identity.role, identity.superuser)

@@ -12,11 +12,13 @@ from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
+from lmops.governance.access import AccessStore
 from lmops.registry.store import RegistryStore
 from lmops.server import actor, retention, webhook_worker
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
 from lmops.server.routers import (
+    access,
     audit,
     data,
     models,
@@ -40,7 +42,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Create the platform server over the store `settings.uri` names (migrated on open)."""
+    """Create the platform server over the store `settings.uri` names (migrated on open).
+
+    Callers must authenticate when `settings.auth` is "on"; `lmops server` turns "auto" into
+    "on" when it binds beyond loopback.
+    """
     settings = settings or Settings()
     if settings.is_remote:
         raise InvalidInput(
@@ -64,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracing=TracingStore(engine),
         data=DataStore(engine, artifacts),
         registry=RegistryStore(engine, artifacts),
+        access=AccessStore(engine),
+        auth=settings.auth == "on",
     )
     install_error_handlers(app)
     system.install_request_metrics(app)
@@ -77,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(data.router)
     app.include_router(models.router)
     app.include_router(audit.router)
+    app.include_router(access.router)
     app.include_router(webhooks.router)
     pages.install(app)
     return app

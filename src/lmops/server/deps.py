@@ -14,6 +14,7 @@ from lmops.core.settings import Settings
 from lmops.core.uris import VersionRef, check_name
 from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
+from lmops.governance.access import AccessStore
 from lmops.governance.cards import Stores
 from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
@@ -33,6 +34,9 @@ class Services:
     tracing: TracingStore
     data: DataStore
     registry: RegistryStore
+    access: AccessStore
+    auth: bool
+    """Whether callers must authenticate (LMOPS_AUTH=on, or `lmops server` beyond loopback)."""
 
     def stores(self, project: str) -> Stores:
         """The stores the cross-stage views read (lineage, cards), working in `project`."""

@@ -7,16 +7,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
 from lmops.core.errors import NotFound
-from lmops.server.auth import authorize
 from lmops.server.ui.rendering import STATIC_DIR, HtmlRoute
 
-router = APIRouter(
-    prefix="/static", dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"]
-)
+# Public, like the login page that needs them: nothing here is data, all of it is shipped code.
+router = APIRouter(prefix="/static", route_class=HtmlRoute, tags=["ui"])
 
 # Asset URLs carry a content hash or version (see asset_url), so a year of caching is safe.
 LONG_CACHE = {"cache-control": "public, max-age=31536000, immutable"}

@@ -1,10 +1,22 @@
-"""The web UI: one base layout, one router per page group, all behind `authorize`."""
+"""The web UI: one base layout, one router per page group, all behind `authorize` but the
+login page and static files."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from lmops.server.ui import assets, cards, datasets, experiments, models, runs, stages, traces
+from lmops.server.ui import (
+    account,
+    assets,
+    audit,
+    cards,
+    datasets,
+    experiments,
+    models,
+    runs,
+    stages,
+    traces,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
@@ -15,6 +27,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     datasets.router,
     models.router,
     cards.router,
+    audit.router,
+    account.public,
+    account.router,
 )
 
 

@@ -15,12 +15,13 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.templating import Jinja2Templates
 
 from lmops._version import __version__
-from lmops.core.errors import LmopsError
+from lmops.core.errors import LmopsError, Unauthorized
 from lmops.server.errors import describe_validation_errors
 from lmops.server.ui.nav import STAGES
 
@@ -57,12 +58,15 @@ def render(
 ) -> Response:
     """Render template `name`; `section` in the context highlights a navigation entry."""
     context.setdefault("section", "")
+    context.setdefault("principal", getattr(request.state, "principal", None))
+    context.setdefault("auth_on", request.app.state.services.auth)
     return templates().TemplateResponse(request, name, context, status_code=status_code)
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
     titles = {
         400: "Bad request",
+        401: "Not logged in",
         403: "Forbidden",
         404: "Not found",
         409: "Conflict",
@@ -87,6 +91,11 @@ class HtmlRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
+            except Unauthorized as exc:
+                if request.method in ("GET", "HEAD"):
+                    target = quote(request.url.path + _query(request), safe="/")
+                    return RedirectResponse(f"/login?next={target}", status_code=303)
+                return error_page(request, 401, exc.message)
             except LmopsError as exc:
                 return error_page(request, exc.status_code, exc.message)
             except RequestValidationError as exc:
@@ -97,6 +106,10 @@ class HtmlRoute(APIRoute):
                 return error_page(request, 400, problems or "invalid request")
 
         return route
+
+
+def _query(request: Request) -> str:
+    return f"?{request.url.query}" if request.url.query else ""
 
 
 # -- assets ------------------------------------------------------------------------------
