@@ -91,9 +91,10 @@ def free_port() -> int:
 class LiveServer:
     """A real `lmops server` process on a free port."""
 
-    def __init__(self, home: Path, uri: str | None = None) -> None:
+    def __init__(self, home: Path, uri: str | None = None, *, auth: bool = False) -> None:
         self.home = home
         self.uri = uri or ""
+        self.auth = auth
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         home.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,7 @@ class LiveServer:
         env = {**os.environ, "LMOPS_HOME": str(self.home), "LMOPS_URI": self.uri}
         self.log = open(self.home / "server.log", "a")  # noqa: SIM115
         args = ["server", "--port", str(self.port), "--log-level", "warning"]
+        args.append("--auth" if self.auth else "--no-auth")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lmops.cli.main", *args],
             env=env,

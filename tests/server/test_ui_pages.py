@@ -320,6 +320,9 @@ def test_static_files(client: TestClient) -> None:
 
 
 def test_every_ui_route_takes_authorize(app: FastAPI) -> None:
+    """Every page and form but the login page and static files; the permissions matrix
+    (test_permissions.py) checks what each role gets."""
+    public = {"/login", "/logout", "/static/plotly.min.js", "/static/{name}"}
     routes = [r for router in pages.ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     paths = {r.path for r in routes}
     assert {
@@ -329,22 +332,34 @@ def test_every_ui_route_takes_authorize(app: FastAPI) -> None:
         "/runs/{run_id}",
         "/compare",
     } <= paths
-    assert {"/static/plotly.min.js", "/datasets", "/monitoring"} <= paths
+    assert {"/datasets", "/monitoring", "/audit", "/account", "/admin"} <= paths
+    assert public <= paths
     for route in routes:
-        assert authorize in [d.call for d in route.dependant.dependencies], route.path
+        calls = [d.call for d in route.dependant.dependencies]
+        assert (authorize in calls) == (route.path not in public), route.path
 
-    # and the app really calls it: a caller it refuses gets nothing from any UI page or form
+    # and the app really calls it: a caller it refuses is sent to log in from any page,
+    # and refused by any form
     def refuse() -> None:
         raise Unauthorized("no key")
 
-    calls = {(method, r.path) for r in routes for method in r.methods if method != "HEAD"}
+    calls = {
+        (method, r.path)
+        for r in routes
+        for method in r.methods
+        if method != "HEAD" and r.path not in public
+    }
     assert ("POST", "/models/{name}/{version}/card") in calls
     app.dependency_overrides[authorize] = refuse
     with TestClient(app) as c:
         for method, path in calls:
             url = re.sub(r"\{\w+\}", "x", path)
             response = c.request(method, url, data={"markdown": "x"}, follow_redirects=False)
-            assert response.status_code == 401, (method, url)
+            if method == "GET":
+                assert response.status_code == 303, (method, url)
+                assert response.headers["location"].startswith("/login?next=/"), url
+            else:
+                assert response.status_code == 401, (method, url)
 
 
 def test_plotly_is_served_compressed_when_asked(client: TestClient) -> None:

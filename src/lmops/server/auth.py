@@ -78,3 +78,16 @@ def authorize(request: Request) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(authorize)]
+
+
+def server_admin(principal: CurrentUser) -> Principal:
+    """Refuse everyone but server admins: for users, projects and server-wide settings.
+
+    A route dependency (`dependencies=SERVER_ADMIN`), so it refuses before the body is read.
+    """
+    if not principal.superuser:
+        raise Forbidden(f"only server admins may do this; {principal.name} is not one")
+    return principal
+
+
+SERVER_ADMIN = [Depends(server_admin)]

@@ -25,7 +25,7 @@ from lmops.governance.access import (
     User,
 )
 from lmops.governance.roles import Role
-from lmops.server.auth import CurrentUser, Principal, authorize, needs
+from lmops.server.auth import SERVER_ADMIN, CurrentUser, authorize, needs
 
 router = APIRouter(prefix="/api/v1", tags=["access"], dependencies=[Depends(authorize)])
 
@@ -97,6 +97,16 @@ def whoami(principal: CurrentUser, request: Request) -> WhoAmI:
     )
 
 
+def _in_project(project: str, principal: CurrentUser) -> None:
+    """Project admins manage their own project; server admins any. A route dependency, so
+    it refuses before the body is read."""
+    if project != principal.project and not principal.superuser:
+        raise Forbidden(f"you work in project {principal.project!r} and cannot manage {project!r}")
+
+
+IN_PROJECT = [Depends(_in_project)]
+
+
 # -- projects and members ----------------------------------------------------------------------
 
 
@@ -109,35 +119,29 @@ def list_projects(principal: CurrentUser, store: AccessDep) -> list[Project]:
     return [p for p in store.list_projects() if p.name in mine]
 
 
-@router.post("/projects", status_code=201)
+@router.post("/projects", status_code=201, dependencies=SERVER_ADMIN)
 @needs(Role.ADMIN)
 def create_project(body: NewProject, principal: CurrentUser, store: AccessDep) -> Project:
-    _superuser(principal, "make projects")
     return store.create_project(body.name, body.description)
 
 
-@router.get("/projects/{project}/members")
+@router.get("/projects/{project}/members", dependencies=IN_PROJECT)
 @needs(Role.ADMIN)
-def list_members(project: str, principal: CurrentUser, store: AccessDep) -> list[Membership]:
-    _in_project(principal, project)
+def list_members(project: str, store: AccessDep) -> list[Membership]:
     store.get_project(project)
     return store.members(project)
 
 
-@router.put("/projects/{project}/members/{user}")
+@router.put("/projects/{project}/members/{user}", dependencies=IN_PROJECT)
 @needs(Role.ADMIN)
-def set_member(
-    project: str, user: str, body: RoleBody, principal: CurrentUser, store: AccessDep
-) -> Membership:
+def set_member(project: str, user: str, body: RoleBody, store: AccessDep) -> Membership:
     """Add `user` to the project with a role, or change the role they hold."""
-    _in_project(principal, project)
     return store.set_role(user, project, body.role)
 
 
-@router.delete("/projects/{project}/members/{user}", status_code=204)
+@router.delete("/projects/{project}/members/{user}", status_code=204, dependencies=IN_PROJECT)
 @needs(Role.ADMIN)
-def remove_member(project: str, user: str, principal: CurrentUser, store: AccessDep) -> Response:
-    _in_project(principal, project)
+def remove_member(project: str, user: str, store: AccessDep) -> Response:
     store.remove_member(user, project)
     return Response(status_code=204)
 
@@ -145,24 +149,21 @@ def remove_member(project: str, user: str, principal: CurrentUser, store: Access
 # -- users ---------------------------------------------------------------------------------------
 
 
-@router.get("/users")
+@router.get("/users", dependencies=SERVER_ADMIN)
 @needs(Role.ADMIN)
 def list_users(principal: CurrentUser, store: AccessDep) -> list[User]:
-    _superuser(principal, "list users")
     return store.list_users()
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, dependencies=SERVER_ADMIN)
 @needs(Role.ADMIN)
 def create_user(body: NewUser, principal: CurrentUser, store: AccessDep) -> User:
-    _superuser(principal, "make users")
     return store.create_user(body.name, body.password, superuser=body.superuser)
 
 
-@router.patch("/users/{name}")
+@router.patch("/users/{name}", dependencies=SERVER_ADMIN)
 @needs(Role.ADMIN)
 def update_user(name: str, body: UserChange, principal: CurrentUser, store: AccessDep) -> User:
-    _superuser(principal, "change users")
     return store.update_user(
         name, password=body.password, active=body.active, superuser=body.superuser
     )
@@ -210,14 +211,3 @@ def revoke_key(key_id: str, principal: CurrentUser, store: AccessDep) -> Respons
         raise NotFound(f"no API key {key_id!r}")  # as if unknown: others' keys stay unseen
     store.revoke_key(key_id)
     return Response(status_code=204)
-
-
-def _superuser(principal: Principal, what: str) -> None:
-    if not principal.superuser:
-        raise Forbidden(f"only server admins {what}; {principal.name} is not one")
-
-
-def _in_project(principal: Principal, project: str) -> None:
-    """Project admins manage their own project; server admins any."""
-    if project != principal.project and not principal.superuser:
-        raise Forbidden(f"you work in project {principal.project!r} and cannot manage {project!r}")

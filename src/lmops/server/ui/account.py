@@ -18,13 +18,14 @@ from lmops.core.ids import utcnow
 from lmops.governance.access import MAX_KEY_DAYS, SESSION_LIFETIME, AccessStore
 from lmops.governance.roles import Role
 from lmops.server.actor import SESSION_COOKIE
-from lmops.server.auth import CurrentUser, Principal, authorize, needs
+from lmops.server.auth import SERVER_ADMIN, CurrentUser, Principal, authorize, needs
 from lmops.server.ui.forms import FormDep, same_origin
 from lmops.server.ui.rendering import HtmlRoute, render
 
 public = APIRouter(route_class=HtmlRoute, tags=["ui"])
 router = APIRouter(dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"])
 WRITES = [Depends(same_origin)]
+SERVER_WRITES = [*SERVER_ADMIN, *WRITES]
 
 
 def _access(request: Request) -> AccessStore:
@@ -95,6 +96,7 @@ def account_page(request: Request, principal: CurrentUser) -> Response:
 
 
 @router.post("/account/project", include_in_schema=False, dependencies=WRITES)
+@needs(Role.VIEWER)
 def switch_project(request: Request, principal: CurrentUser, form: FormDep) -> Response:
     """Work in another of your projects from now on (this session only)."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -185,37 +187,33 @@ def set_member(request: Request, principal: CurrentUser, form: FormDep) -> Respo
     return RedirectResponse("/admin", status_code=303)
 
 
-@router.post("/admin/users", include_in_schema=False, dependencies=WRITES)
+@router.post("/admin/users", include_in_schema=False, dependencies=SERVER_WRITES)
 @needs(Role.ADMIN)
 def create_user(request: Request, principal: CurrentUser, form: FormDep) -> Response:
     """A server admin makes a user, optionally a member of this project right away."""
-    if not principal.superuser:
-        raise Forbidden("only server admins make users")
     store = _access(request)
-    name = form.get("name", "")
+    name, role = form.get("name", ""), form.get("role", "")
     try:
+        if role and role not in set(Role):
+            raise InvalidInput(f"unknown role {role!r}")
         store.create_user(name, form.get("password") or None, superuser="superuser" in form)
-        if form.get("role"):
-            store.set_role(name, principal.project, form["role"])
+        if role:
+            store.set_role(name, principal.project, role)
     except LmopsError as exc:
         return _admin(request, principal, error=exc.message, status=exc.status_code)
     return RedirectResponse("/admin", status_code=303)
 
 
-@router.post("/admin/users/{name}/active", include_in_schema=False, dependencies=WRITES)
+@router.post("/admin/users/{name}/active", include_in_schema=False, dependencies=SERVER_WRITES)
 @needs(Role.ADMIN)
 def set_active(request: Request, name: str, principal: CurrentUser, form: FormDep) -> Response:
-    if not principal.superuser:
-        raise Forbidden("only server admins (de)activate users")
     _access(request).update_user(name, active=form.get("active") == "true")
     return RedirectResponse("/admin", status_code=303)
 
 
-@router.post("/admin/projects", include_in_schema=False, dependencies=WRITES)
+@router.post("/admin/projects", include_in_schema=False, dependencies=SERVER_WRITES)
 @needs(Role.ADMIN)
 def create_project(request: Request, principal: CurrentUser, form: FormDep) -> Response:
-    if not principal.superuser:
-        raise Forbidden("only server admins make projects")
     try:
         _access(request).create_project(form.get("name", ""), form.get("description", ""))
     except LmopsError as exc:
