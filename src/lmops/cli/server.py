@@ -33,9 +33,7 @@ def server(host: str, port: int, workers: int, auth: bool | None, log_level: str
     from lmops.store import open_engine
 
     settings = Settings()
-    mode = settings.auth if auth is None else ("on" if auth else "off")
-    if mode == "auto":
-        mode = "off" if is_loopback(host) else "on"
+    mode = auth_mode(settings.auth, auth, host)
     settings = settings.model_copy(update={"auth": mode})
     os.environ["LMOPS_AUTH"] = mode  # what the factory's Settings() reads in each worker
     click.echo(f"lmops server on http://{host}:{port} (store {settings.uri}, auth {mode})")
@@ -62,6 +60,15 @@ def server(host: str, port: int, workers: int, auth: bool | None, log_level: str
         )
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def auth_mode(setting: str, flag: bool | None, host: str) -> str:
+    """ "on" or "off": the flag if given, else LMOPS_AUTH, where "auto" means on beyond
+    loopback (anyone on the network could reach the server otherwise)."""
+    mode = setting if flag is None else ("on" if flag else "off")
+    if mode == "auto":
+        return "off" if is_loopback(host) else "on"
+    return mode
 
 
 def is_loopback(host: str) -> bool:
