@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import InvalidInput, NotFound
@@ -337,9 +337,9 @@ def test_an_entry_that_commits_late_is_not_missed(hooks: WebhookStore, engine: E
     hook = hooks.create("http://127.0.0.1:9/x", ["*"])
     with engine.connect() as slow:
         with slow.begin():
-            record(slow, "model.create", "model", "a", "models:/slow")
+            record(slow, "model.create", "model", "a", "models:/slow", project="default")
             with engine.begin() as fast:
-                record(fast, "model.create", "model", "b", "models:/fast")
+                record(fast, "model.create", "model", "b", "models:/fast", project="default")
             assert scan(engine) == 1
             assert scan(engine) == 0  # read again while the gap is open, queued once
         assert scan(engine) == 1
@@ -349,10 +349,10 @@ def test_an_entry_that_commits_late_is_not_missed(hooks: WebhookStore, engine: E
 
     # a rolled-back entry leaves a gap for good; the cursor passes it once it has settled
     with engine.connect() as conn, conn.begin() as tx:
-        record(conn, "model.create", "model", "c", "models:/gone")
+        record(conn, "model.create", "model", "c", "models:/gone", project="default")
         tx.rollback()
     with engine.begin() as conn:
-        record(conn, "model.create", "model", "d", "models:/after")
+        record(conn, "model.create", "model", "d", "models:/after", project="default")
     assert scan(engine) == 1 and _cursor(engine) == last
     assert scan(engine, utcnow() + GAP_GRACE + timedelta(seconds=1)) == 0
     assert _cursor(engine) == max(e.id for e in search(engine)) == last + 2
@@ -367,9 +367,15 @@ def test_the_migration_starts_the_cursor_at_the_end_of_the_log(store_uri: str) -
     engine = create_db_engine(store_uri)
     try:
         upgrade(engine, "0008")
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # the log as it was then: no project column yet
             for name in ("a", "b"):
-                record(conn, "model.create", "model", name, f"models:/{name}")
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_log (at, actor, action, target_kind, target_id, target)"
+                        " VALUES (:at, 'local:test', 'model.create', 'model', :id, :target)"
+                    ),
+                    {"at": utcnow(), "id": name, "target": f"models:/{name}"},
+                )
         upgrade(engine)
         assert _cursor(engine) == max(e.id for e in search(engine))
         with engine.connect() as conn:

@@ -33,17 +33,17 @@ def with_filters(fn: F) -> F:
     return fn
 
 
-def _engine() -> Engine:
+def _engine(settings: Settings) -> Engine:
     from lmops.core.errors import InvalidInput
     from lmops.store import open_engine
 
-    settings = Settings()
     if settings.is_remote:
         raise InvalidInput("lmops audit reads the store: point LMOPS_URI at it, not at a server")
     return open_engine(settings.uri)
 
 
 def _query(
+    project: str,
     actor: str | None,
     action: str | None,
     target_kind: str | None,
@@ -55,6 +55,7 @@ def _query(
         return t.replace(tzinfo=UTC) if t is not None else None
 
     return AuditQuery(
+        project=project,
         actor=actor,
         action=action,
         target_kind=target_kind,
@@ -66,7 +67,8 @@ def _query(
 
 @click.group()
 def audit() -> None:
-    """The audit log: who changed what, when, with before and after."""
+    """The audit log of the project (LMOPS_PROJECT): who changed what, when, with before and
+    after."""
 
 
 @audit.command("list")
@@ -75,7 +77,8 @@ def audit() -> None:
 @json_option
 def list_entries(limit: int, as_json: bool, **filters: Any) -> None:
     """Entries, oldest first."""
-    entries = search(_engine(), _query(limit=limit, **filters))
+    settings = Settings()
+    entries = search(_engine(settings), _query(settings.project, limit=limit, **filters))
     emit(
         entries,
         [
@@ -94,8 +97,9 @@ def list_entries(limit: int, as_json: bool, **filters: Any) -> None:
 def export(out: Path, **filters: Any) -> None:
     """Write every entry the filters select to OUT as JSON lines."""
     count = 0
+    settings = Settings()
     with open(out, "w", encoding="utf-8") as f:
-        for line in export_lines(_engine(), _query(**filters)):
+        for line in export_lines(_engine(settings), _query(settings.project, **filters)):
             f.write(line)
             count += 1
     click.echo(f"wrote {count} audit entries to {out}")

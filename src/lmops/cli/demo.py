@@ -9,11 +9,15 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Populate only; do not start the server.")
-def demo(host: str, port: int, no_serve: bool) -> None:
+@click.option(
+    "--auth/--no-auth", default=None, help="Serve with logins (default: as lmops server)."
+)
+def demo(host: str, port: int, no_serve: bool, auth: bool | None) -> None:
     """Train a few real runs into a demo experiment, then serve the UI."""
     import uvicorn
 
     from lmops import demo as demo_job
+    from lmops.cli.server import auth_mode
     from lmops.fluent.backends import settings
     from lmops.server import create_app
 
@@ -38,6 +42,22 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"  registered {version.uri} ({version.format.parameter_count:,} parameters)")
     if skipped:
         click.echo(f"  SmolLM2 not registered: {skipped}")
+    moves = demo_models.populate_transitions(registered)
+    for t in moves:
+        who = f"approved by {t.decided_by}" if t.decided_by else "pending, its checks failing"
+        click.echo(f"  transition of {t.uri} to @{t.alias}: {who}")
+    from lmops import demo_access
+
+    if demo_access.populate_users(s):
+        people = ", ".join(f"{n} ({r})" for n, r in demo_access.PEOPLE.items())
+        click.echo(f"  users: {demo_access.ADMIN} (server admin), {people}")
+    pending = [t for t in moves if t.decided_by is None]
+    if pending:
+        for attempt in demo_access.try_to_approve(s, pending[0]):
+            click.echo(
+                f"  {attempt.who}'s key ({attempt.role}) approving {pending[0].uri}: "
+                f"{attempt.status} {attempt.message}"
+            )
     from_traces = demo_data.populate_trace_dataset()
     if from_traces is not None:
         click.echo(f"  rated demo traces as a dataset: {from_traces.uri}")
@@ -46,5 +66,10 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"\n  Open http://{host}:{port}/experiments/{experiment_id}")
     click.echo(f"  Traces: http://{host}:{port}/traces")
     click.echo(f"  Datasets: http://{host}:{port}/datasets/{demo_data.DATASET}")
-    click.echo(f"  Models: http://{host}:{port}/models\n")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="warning")
+    click.echo(f"  Models: http://{host}:{port}/models")
+    click.echo(f"  Audit log: http://{host}:{port}/audit\n")
+    mode = auth_mode(s.auth, auth, host)
+    if mode == "on":
+        click.echo(f"  Auth is on: log in as {demo_access.ADMIN} / {demo_access.PASSWORD}\n")
+    app = create_app(s.model_copy(update={"auth": mode}))
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -28,7 +28,7 @@ def _target(stores: Stores, uri: str) -> tuple[str, str]:
 
 def _label(link: LineageLink) -> str:
     if not link.resolved:
-        return f"{link.kind} {link.id} (gone)"
+        return f"{link.kind} {link.id} (not accessible: gone, or in another project)"
     if link.kind == "run":
         return f"{link.uri}  run {link.name!r} in experiment {link.experiment_name!r}"
     return link.uri or f"{link.kind} {link.id}"

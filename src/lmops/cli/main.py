@@ -21,6 +21,7 @@ from lmops.cli import (
     server,
     tracing,
     tracking,
+    transitions,  # noqa: F401  (adds policy, result, transition to `lmops models`)
     webhooks,
 )
 from lmops.core.errors import LmopsError

@@ -21,7 +21,7 @@ def open_store() -> WebhookStore:
     settings = Settings()
     if settings.is_remote:
         raise InvalidInput("lmops webhooks works on the store: point LMOPS_URI at it, not a server")
-    return WebhookStore(open_engine(settings.uri))
+    return WebhookStore(open_engine(settings.uri), settings.project)
 
 
 @click.group()
@@ -106,7 +106,10 @@ def deliveries(webhook_id: str | None, status: str | None, limit: int, as_json: 
 
 @webhooks.command("deliver")
 def deliver() -> None:
-    """One delivery pass (for cron or a test): scan for new events, POST what is due."""
+    """One delivery pass (for cron or a test): scan for new events, POST what is due.
+
+    The pass serves every project's webhooks, each with its own project's events.
+    """
     store = open_store()
     with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False) as client:
         attempts = dispatch(store.engine, client)

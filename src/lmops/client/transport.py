@@ -10,6 +10,7 @@ from typing import IO, Any
 import httpx
 
 from lmops.core.errors import RemoteError, Unavailable, error_from_response
+from lmops.core.projects import DEFAULT_PROJECT
 from lmops.core.settings import Settings
 
 API = "/api/v1"
@@ -35,8 +36,15 @@ class Transport:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Transport:
-        """A transport to `settings.uri`, in its project, with its API key when it has one."""
-        headers = {"x-lmops-project": settings.project}
+        """A transport to `settings.uri`, with its API key when it has one, in its project.
+
+        The default project is not named: a key works in its own project, so a client with
+        a key for "team-a" and no LMOPS_PROJECT works there. Naming another project than
+        the key's is refused by the server rather than silently ignored.
+        """
+        headers = (
+            {} if settings.project == DEFAULT_PROJECT else {"x-lmops-project": settings.project}
+        )
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key}"
         return cls(settings.uri, timeout=settings.http_timeout, headers=headers)

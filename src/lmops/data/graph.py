@@ -41,13 +41,21 @@ def op_of(version: DatasetVersion) -> str:
 
 
 def lineage_graph(store: DataStore, name: str) -> LineageGraph:
-    """Every version of `name`, the versions of other datasets they read, and the edges."""
+    """Every version of `name`, the versions of other datasets they read, and the edges.
+
+    A parent the store cannot read (gone, or in another project) is left out with its edge:
+    the graph names only versions of the store's project.
+    """
     versions = store.list_versions(name)
     nodes = {v.id: _node(v, external=False) for v in versions}
-    edges = [LineageEdge(parent_id=p, child_id=c) for p, c in store.lineage(name)]
-    for edge in edges:
-        if edge.parent_id not in nodes:
-            nodes[edge.parent_id] = _node(store.get_version_by_id(edge.parent_id), external=True)
+    edges = []
+    for parent_id, child_id in store.lineage(name):
+        if parent_id not in nodes:
+            try:
+                nodes[parent_id] = _node(store.get_version_by_id(parent_id), external=True)
+            except NotFound:
+                continue
+        edges.append(LineageEdge(parent_id=parent_id, child_id=child_id))
     return LineageGraph(nodes=list(nodes.values()), edges=edges)
 
 

@@ -29,7 +29,11 @@ _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
 class DataStore(InProject):
-    """Datasets and their immutable versions: rows here, Parquet bytes in the artifact store."""
+    """Datasets and their immutable versions: rows here, Parquet bytes in the artifact store.
+
+    Everything it reads and writes is in `self.project`: a dataset, version, profile or job
+    of another project is looked up as if it did not exist (NotFound, the same message).
+    """
 
     def __init__(
         self, engine: Engine, artifacts: ArtifactStore, project: str = DEFAULT_PROJECT
@@ -41,8 +45,8 @@ class DataStore(InProject):
     # -- datasets ------------------------------------------------------------------------
 
     def create_dataset(self, name: str, description: str = "") -> Dataset:
-        """Create an empty dataset; a taken name is a Conflict."""
-        row = _dataset_row(name, description)
+        """Create an empty dataset; a name taken in this project is a Conflict."""
+        row = _dataset_row(self.project, name, description)
         try:
             with writing(self.engine) as conn:
                 conn.execute(datasets.insert(), row)
@@ -57,7 +61,7 @@ class DataStore(InProject):
         return found[0]
 
     def list_datasets(self) -> list[Dataset]:
-        """Every dataset, by name."""
+        """Every dataset of the project, by name."""
         return self._datasets(None)
 
     def _datasets(self, where: ColumnElement[bool] | None) -> list[Dataset]:
@@ -78,6 +82,7 @@ class DataStore(InProject):
                 counts.c.latest_version,
             )
             .outerjoin(counts, counts.c.dataset_id == datasets.c.id)
+            .where(self._in_project())
             .order_by(datasets.c.name)
         )
         if where is not None:
@@ -108,14 +113,15 @@ class DataStore(InProject):
         `extra_parents` are other versions the step read (the right side of a join): they
         get lineage edges too.
         """
-        base = _dataset_row(name, description)
+        base = _dataset_row(self.project, name, description)
         blob = self.artifacts.put_file(parquet)
         for _ in range(_ATTEMPTS):
             try:
                 with writing(self.engine) as conn:
                     dataset_id = self._ensure_dataset(conn, base)
-                    if parent_version_id is not None:
-                        self._check_parent(conn, parent_version_id)
+                    parents = [parent_version_id, *extra_parents] if parent_version_id else []
+                    for parent in parents:
+                        self._check_version(conn, parent)
                     number = self._next_version(conn, dataset_id)
                     row: dict[str, Any] = {
                         "id": new_id(),
@@ -142,7 +148,6 @@ class DataStore(InProject):
                         project=self.project,
                         after=after,
                     )
-                    parents = [parent_version_id, *extra_parents] if parent_version_id else []
                     for parent in parents:
                         add_edge(
                             conn,
@@ -158,14 +163,21 @@ class DataStore(InProject):
         raise Conflict(f"could not add a version to {base['name']!r}: too many concurrent writers")
 
     def _ensure_dataset(self, conn: Connection, base: dict[str, Any]) -> str:
-        found = conn.execute(select(datasets.c.id).where(datasets.c.name == base["name"])).scalar()
+        query = select(datasets.c.id).where(datasets.c.name == base["name"], self._in_project())
+        found = conn.execute(query).scalar()
         if found is not None:
             return str(found)
         conn.execute(datasets.insert(), base)
         return str(base["id"])
 
-    def _check_parent(self, conn: Connection, version_id: str) -> None:
-        query = select(dataset_versions.c.id).where(dataset_versions.c.id == version_id)
+    def _check_version(self, conn: Connection, version_id: str) -> None:
+        """NotFound unless `version_id` is a version of a dataset in this project."""
+        v = dataset_versions
+        query = (
+            select(v.c.id)
+            .join(datasets, datasets.c.id == v.c.dataset_id)
+            .where(v.c.id == version_id, self._in_project())
+        )
         if conn.execute(query).scalar() is None:
             raise NotFound(f"no dataset version with id {version_id!r}")
 
@@ -197,6 +209,7 @@ class DataStore(InProject):
         return found[0]
 
     def get_version_by_id(self, version_id: str) -> DatasetVersion:
+        """A version of this project by id (lineage edges name versions so)."""
         found = self._versions(dataset_versions.c.id == version_id, newest_first=True, limit=1)
         if not found:
             raise NotFound(f"no dataset version with id {version_id!r}")
@@ -215,7 +228,7 @@ class DataStore(InProject):
         query = (
             select(v, datasets.c.name.label("dataset_name"))
             .join(datasets, datasets.c.id == v.c.dataset_id)
-            .where(where)
+            .where(where, self._in_project())
             .order_by(order)
             .limit(limit)
         )
@@ -242,7 +255,7 @@ class DataStore(InProject):
             "created_at": profile.created_at,
         }
         with writing(self.engine) as conn:
-            self._check_parent(conn, profile.version_id)
+            self._check_version(conn, profile.version_id)
             conn.execute(
                 delete(dataset_profiles).where(dataset_profiles.c.version_id == profile.version_id)
             )
@@ -250,9 +263,14 @@ class DataStore(InProject):
         return profile
 
     def get_profile(self, version_id: str) -> Profile | None:
-        """The stored profile of a version, or None when it was never profiled."""
-        query = select(dataset_profiles.c.profile).where(
-            dataset_profiles.c.version_id == version_id
+        """The stored profile of a version, or None when it was never profiled (or the version
+        is not in this project)."""
+        p, v = dataset_profiles, dataset_versions
+        query = (
+            select(p.c.profile)
+            .join(v, v.c.id == p.c.version_id)
+            .join(datasets, datasets.c.id == v.c.dataset_id)
+            .where(p.c.version_id == version_id, self._in_project())
         )
         with self.engine.connect() as conn:
             found = conn.execute(query).scalar()
@@ -266,6 +284,7 @@ class DataStore(InProject):
         now = utcnow()
         row = {
             "id": new_id(),
+            "project": self.project,
             "dataset_name": dataset_name,
             "op": op,
             "status": "running",
@@ -285,11 +304,20 @@ class DataStore(InProject):
         """Set progress (done), status, message or output_version_id of a job."""
         values["updated_at"] = utcnow()
         with writing(self.engine) as conn:
-            conn.execute(update(dataset_jobs).where(dataset_jobs.c.id == job_id).values(**values))
+            conn.execute(
+                update(dataset_jobs)
+                .where(dataset_jobs.c.id == job_id, dataset_jobs.c.project == self.project)
+                .values(**values)
+            )
 
     def list_jobs(self, dataset_name: str | None = None, limit: int = 50) -> list[Job]:
-        """The latest jobs, newest first, for one dataset or all."""
-        query = select(dataset_jobs).order_by(dataset_jobs.c.started_at.desc()).limit(limit)
+        """The latest jobs of the project, newest first, for one dataset or all."""
+        query = (
+            select(dataset_jobs)
+            .where(dataset_jobs.c.project == self.project)
+            .order_by(dataset_jobs.c.started_at.desc())
+            .limit(limit)
+        )
         if dataset_name is not None:
             query = query.where(dataset_jobs.c.dataset_name == dataset_name)
         with self.engine.connect() as conn:
@@ -300,10 +328,15 @@ class DataStore(InProject):
                 j.status = "abandoned"  # its heartbeat stopped: the process running it died
         return found
 
+    def _in_project(self) -> ColumnElement[bool]:
+        """The filter every query of this store carries: datasets of this project only."""
+        return datasets.c.project == self.project
 
-def _dataset_row(name: str, description: str) -> dict[str, Any]:
+
+def _dataset_row(project: str, name: str, description: str) -> dict[str, Any]:
     return {
         "id": new_id(),
+        "project": project,
         "name": check_dataset_name(name),
         "description": check_text(description, "description", max_length=10_000),
         "created_at": utcnow(),

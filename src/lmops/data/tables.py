@@ -61,6 +61,7 @@ dataset_jobs = Table(
     "dataset_jobs",
     metadata,
     Column("id", Id, primary_key=True),
+    project_column(),
     Column("dataset_name", String(255), nullable=False),
     Column("op", String(64), nullable=False),
     Column("status", String(16), nullable=False),
@@ -71,5 +72,5 @@ dataset_jobs = Table(
     Column("output_version_id", Id),
     Column("started_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(None, "dataset_name", "started_at"),
+    Index(None, "project", "dataset_name", "started_at"),
 )

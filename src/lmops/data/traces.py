@@ -58,8 +58,12 @@ def import_traces(
     max_traces: int = 100_000,
     description: str = "",
 ) -> DatasetVersion:
-    """Register the traces `query` selects (newest first, at most `max_traces`) as a version."""
+    """Register the traces `query` selects (newest first, at most `max_traces`) as a version.
+
+    Only the traces of the data store's project are read, whichever project `tracing` was in.
+    """
     check_dataset_name(name)
+    tracing = tracing.in_project(store.project)
     q = query if isinstance(query, TraceQuery) else TraceQuery.model_validate(query or {})
     with tempfile.TemporaryDirectory(prefix="lmops-traces-") as tmp:
         dest = Path(tmp) / "data.parquet"

@@ -120,6 +120,7 @@ class AccessStore:
         return Project.model_validate(row)
 
     def get_project(self, name: str) -> Project:
+        check_name(name, "project", field="project")
         with self.engine.connect() as conn:
             row = conn.execute(select(projects).where(projects.c.name == name)).mappings().first()
         if row is None:
@@ -196,6 +197,7 @@ class AccessStore:
     def set_role(self, user: str, project: str, role: Role | str) -> Membership:
         """Give `user` `role` in `project` (adding them, or changing the role they hold)."""
         role = _role(role)
+        check_name(project, "project", field="project")
         now = utcnow()
         with writing(self.engine) as conn:
             _user_row(conn, user)
@@ -215,6 +217,8 @@ class AccessStore:
 
     def remove_member(self, user: str, project: str) -> None:
         """Take `user` out of `project`: their keys and sessions there stop working."""
+        check_name(user, "user", field="user")
+        check_name(project, "project", field="project")
         key = and_(memberships.c.user_name == user, memberships.c.project == project)
         with writing(self.engine) as conn:
             old = conn.execute(select(memberships.c.role).where(key)).scalar()
@@ -227,6 +231,7 @@ class AccessStore:
             _audit(conn, "member.remove", "user", user, project, before={"role": old})
 
     def members(self, project: str) -> list[Membership]:
+        check_name(project, "project", field="project")
         query = (
             select(memberships)
             .where(memberships.c.project == project)
@@ -310,7 +315,7 @@ class AccessStore:
 
     def get_key(self, key_id: str) -> ApiKey:
         with self.engine.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+            row = _key_row(conn, key_id)
         if row is None:
             raise NotFound(f"no API key {key_id!r}")
         return _key(row)
@@ -318,7 +323,7 @@ class AccessStore:
     def revoke_key(self, key_id: str) -> ApiKey:
         """Stop a key working, at once and for good; revoking twice is a no-op."""
         with writing(self.engine) as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+            row = _key_row(conn, key_id)
             if row is None:
                 raise NotFound(f"no API key {key_id!r}")
             if row["revoked_at"] is not None:
@@ -369,8 +374,12 @@ class AccessStore:
         Every failure says the same thing, so a login form does not tell which users exist.
         """
         refused = Unauthorized("wrong user name or password")
+        if not isinstance(password, str) or "\x00" in password:
+            raise refused
         with self.engine.connect() as conn:
-            row = conn.execute(select(users).where(users.c.name == user)).mappings().first()
+            row = None
+            if _is_name(user):
+                row = conn.execute(select(users).where(users.c.name == user)).mappings().first()
             if row is None or not row["password_hash"]:
                 hash_password("x" * MIN_PASSWORD)  # about as slow as a real check
                 raise refused
@@ -408,6 +417,7 @@ class AccessStore:
     def switch_project(self, token: str, project: str) -> Identity:
         """Point a session at another project the user belongs to."""
         identity = self.authenticate_session(token)
+        check_name(project, "project", field="project")
         with writing(self.engine) as conn:
             switched = self._identity(conn, identity.user, project)
             conn.execute(
@@ -519,6 +529,7 @@ def _audit(
 
 
 def _user_row(conn: Connection, name: str) -> dict[str, Any]:
+    check_name(name, "user", field="user")
     row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
     if row is None:
         raise NotFound(f"no user {name!r}")
@@ -556,6 +567,28 @@ def _key(row: Any) -> ApiKey:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
     )
+
+
+def _key_row(conn: Connection, key_id: str) -> Any:
+    return conn.execute(select(api_keys).where(api_keys.c.id == _key_id(key_id))).mappings().first()
+
+
+def _key_id(key_id: str) -> str:
+    """A key id as made (32 hex digits); anything else is as unknown as a missing key."""
+    if not (isinstance(key_id, str) and len(key_id) == 32 and all(c in _HEX for c in key_id)):
+        raise NotFound(f"no API key {key_id[:40]!r}")
+    return key_id
+
+
+def _is_name(name: str) -> bool:
+    try:
+        check_name(name, "user")
+    except InvalidInput:
+        return False
+    return True
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 def _role(role: Role | str) -> Role:

@@ -5,6 +5,10 @@ that produced it, with params and metrics; the dataset versions that fed the run
 version; the base model), its evaluation results (the version's `eval.*` tags until the
 evaluation stage attaches results), and sections people fill in (intended use,
 limitations). Saving it makes a new revision; editing keeps every earlier one.
+
+A card describes only what its stores' project holds. A run, dataset version or base
+version it links to in another project (or one that is gone) is named "not accessible",
+never by its name or content.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from lmops.tracking.store import TrackingStore
 
 EVAL_PREFIX = "eval."
 TODO = "_To be written: {what}._"
+NOT_ACCESSIBLE = "not accessible from this project (or no longer there)"
 
 
 @dataclass(frozen=True)
 class Stores:
+    """The stores the cross-stage views read, all working in one project."""
+
     registry: RegistryStore
     tracking: TrackingStore
     data: DataStore
@@ -47,10 +54,11 @@ def edit_card(registry: RegistryStore, version_id: str, markdown: str) -> ModelC
 
 def render_card(stores: Stores, version: ModelVersion) -> str:
     upstream = edges(stores.registry.engine, "model_version", version.id, direction="upstream")
-    run = _producing_run(stores, upstream)
+    run_edge = next((e for e in upstream if e.from_kind == "run"), None)
+    run = _run(stores, run_edge.from_id) if run_edge is not None else None
     sections = [
         _summary(version),
-        _training(stores, run),
+        _training(stores, run, linked=run_edge is not None),
         _data(stores, upstream, run),
         _base(stores, version),
         _evaluation(version),
@@ -95,17 +103,16 @@ def _summary(version: ModelVersion) -> str:
     )
 
 
-def _producing_run(stores: Stores, upstream: list[Edge]) -> Run | None:
-    for edge in upstream:
-        if edge.from_kind == "run":
-            try:
-                return stores.tracking.get_run(edge.from_id)
-            except LmopsError:
-                return None
-    return None
+def _run(stores: Stores, run_id: str) -> Run | None:
+    try:
+        return stores.tracking.get_run(run_id)
+    except LmopsError:
+        return None
 
 
-def _training(stores: Stores, run: Run | None) -> str:
+def _training(stores: Stores, run: Run | None, *, linked: bool) -> str:
+    if run is None and linked:
+        return f"## Training\n\nProduced by a run {NOT_ACCESSIBLE}."
     if run is None:
         return "## Training\n\nNot produced by a tracked run (imported or built)."
     experiment = stores.tracking.get_experiment(run.experiment_id).name
@@ -133,6 +140,7 @@ def _data(stores: Stores, upstream: list[Edge], run: Run | None) -> str:
         try:
             v = stores.data.get_version_by_id(edge.from_id)
         except LmopsError:
+            rows.append((f"_{NOT_ACCESSIBLE}_", "", "", edge.relation))
             continue
         rows.append((f"`{v.uri}`", f"{v.row_count:,}", str(v.recipe.get("op", "")), edge.relation))
     if not rows:
@@ -142,7 +150,10 @@ def _data(stores: Stores, upstream: list[Edge], run: Run | None) -> str:
 
 def _base(stores: Stores, version: ModelVersion) -> str:
     if version.base_version_id is not None:
-        base = stores.registry.get_version_by_id(version.base_version_id)
+        try:
+            base = stores.registry.get_version_by_id(version.base_version_id)
+        except LmopsError:
+            return f"## Base model\n\nAn adapter over a version {NOT_ACCESSIBLE}."
         kind = base.format.architecture or "model"
         return f"## Base model\n\nAn adapter over `{base.uri}` ({kind})."
     if version.format.base_model:

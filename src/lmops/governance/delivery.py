@@ -8,6 +8,9 @@ in flight, so a slow receiver holds up nothing but its own delivery.
 
 Delivery is at least once: a worker that dies between the POST and recording its answer
 sends it again once its claim lapses. Receivers drop repeats by `X-Lmops-Delivery`.
+
+A webhook is sent only entries of its own project: the scan queues no other, and a
+delivery whose entry is of another project (a row made by hand) is never due.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def _due(engine: Engine, now: datetime, limit: int) -> list[_Due]:
             *audit_log.c,
         )
         .join(webhooks, w.id == d.webhook_id)
-        .join(audit_log, audit_log.c.id == d.audit_id)
+        .join(audit_log, (audit_log.c.id == d.audit_id) & (audit_log.c.project == w.project))
         .where(d.status == "pending", d.next_attempt_at <= now, w.active.is_(True))
         .order_by(d.next_attempt_at, d.audit_id)
         .limit(limit)

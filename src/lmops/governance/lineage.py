@@ -2,6 +2,11 @@
 
 The edges live in one table that every stage writes; describing an end needs the store of
 the stage that owns it, so the description is made here, above the stages.
+
+The stores work in one project, and so does the view: the object asked about must be in it
+(NotFound otherwise, as for an unknown one), and a far end in another project is listed
+unresolved, with its kind and id only, exactly like one that is gone. Its name, URI, run or
+experiment never show, and whether it exists elsewhere cannot be told from the answer.
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from lmops.core.errors import LmopsError
+from lmops.data.entities import DatasetVersion
 from lmops.governance.cards import Stores
+from lmops.registry.entities import ModelVersion
 from lmops.store.lineage import Edge, edges
+from lmops.tracking.entities import Run
 
 MAX_LINKS = 500  # per direction: a version used by thousands of runs lists the first ones
 
 
 class LineageLink(BaseModel):
-    """The far end of one edge. `resolved` is false where it is gone or of a kind not known
-    here; then only `kind` and `id` say what it was."""
+    """The far end of one edge. `resolved` is false where it is gone, in another project, or
+    of a kind not known here; then only `kind` and `id` say what it was."""
 
     kind: str  # run | model_version | dataset_version | ...
     id: str
@@ -45,7 +53,11 @@ class Lineage(BaseModel):
 
 
 def describe_lineage(stores: Stores, kind: str, id_: str) -> Lineage:
-    """The edges touching (kind, id_), oldest first, with their far ends described."""
+    """The edges touching (kind, id_), oldest first, with their far ends described.
+
+    A run, model version or dataset version outside the stores' project is NotFound.
+    """
+    _lookup(stores, kind, id_)
     found = edges(stores.registry.engine, kind, id_)
     up = [e for e in found if (e.to_kind, e.to_id) == (kind, id_)]
     down = [e for e in found if (e.from_kind, e.from_id) == (kind, id_)]
@@ -60,27 +72,36 @@ def describe_lineage(stores: Stores, kind: str, id_: str) -> Lineage:
     )
 
 
+def _lookup(stores: Stores, kind: str, id_: str) -> Run | ModelVersion | DatasetVersion | None:
+    """The object (kind, id_) in the stores' project; None for a kind not known here."""
+    if kind == "run":
+        return stores.tracking.get_run(id_)
+    if kind == "model_version":
+        return stores.registry.get_version_by_id(id_)
+    if kind == "dataset_version":
+        return stores.data.get_version_by_id(id_)
+    return None
+
+
 def _link(
     stores: Stores, edge: Edge, kind: str, id_: str, experiments: dict[str, str | None]
 ) -> LineageLink:
     link = LineageLink(kind=kind, id=id_, relation=edge.relation, created_at=edge.created_at)
     try:
-        if kind == "run":
-            run = stores.tracking.get_run(id_)
-            if run.experiment_id not in experiments:
-                experiments[run.experiment_id] = _experiment_name(stores, run.experiment_id)
-            link.uri, link.name = f"runs:/{run.id}", run.name
-            link.experiment_id = run.experiment_id
-            link.experiment_name = experiments[run.experiment_id]
-        elif kind == "model_version":
-            model = stores.registry.get_version_by_id(id_)
-            link.uri, link.name, link.version = model.uri, model.model_name, model.version
-        elif kind == "dataset_version":
-            data = stores.data.get_version_by_id(id_)
-            link.uri, link.name, link.version = data.uri, data.dataset_name, data.version
-        else:
-            return link
-    except LmopsError:  # the far end was deleted (a run's retention, say): show the bare id
+        found = _lookup(stores, kind, id_)
+    except LmopsError:  # gone (a run's retention, say) or in another project: the bare id
+        return link
+    if isinstance(found, Run):
+        if found.experiment_id not in experiments:
+            experiments[found.experiment_id] = _experiment_name(stores, found.experiment_id)
+        link.uri, link.name = f"runs:/{found.id}", found.name
+        link.experiment_id = found.experiment_id
+        link.experiment_name = experiments[found.experiment_id]
+    elif isinstance(found, ModelVersion):
+        link.uri, link.name, link.version = found.uri, found.model_name, found.version
+    elif isinstance(found, DatasetVersion):
+        link.uri, link.name, link.version = found.uri, found.dataset_name, found.version
+    else:
         return link
     link.resolved = True
     return link

@@ -8,8 +8,9 @@ the request that made the change only ever writes its entry. `deliver_due` (in
 describes, retrying with backoff. The server runs both every second on a thread of its
 own; `lmops webhooks deliver` runs one pass.
 
-A webhook receives the entries recorded after it was created, for the actions in
-`events` (["*"] for all of EVENTS).
+A webhook receives the entries recorded after it was created in its own project, for the
+actions in `events` (["*"] for all of EVENTS). A `WebhookStore` sees, changes and lists the
+deliveries of its project's webhooks only; another project's webhook is NotFound.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
@@ -54,10 +56,13 @@ EVENTS = (
     "model_alias.set",
     "model_alias.delete",
     "model_card.save",
-    # reserved for the approval flow; subscribable now so that no subscription must change
+    "model_version.result",
+    "alias_policy.set",
+    "alias_policy.delete",
     "transition.requested",
     "transition.approved",
     "transition.rejected",
+    "transition.cancelled",
 )
 ALL_EVENTS = "*"
 MAX_URL_CHARS = 2048
@@ -72,7 +77,7 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class WebhookStore(InProject):
-    """Webhook subscriptions and their deliveries."""
+    """Webhook subscriptions of one project and their deliveries."""
 
     def __init__(self, engine: Engine, project: str = DEFAULT_PROJECT) -> None:
         self.engine = engine
@@ -119,14 +124,20 @@ class WebhookStore(InProject):
         return CreatedWebhook.model_validate(row)
 
     def list(self) -> builtins.list[Webhook]:
-        """Every webhook, oldest first, without secrets."""
-        query = select(*_public_columns()).order_by(webhooks.c.created_at, webhooks.c.id)
+        """Every webhook of the project, oldest first, without secrets."""
+        query = (
+            select(*_public_columns())
+            .where(self._in_project())
+            .order_by(webhooks.c.created_at, webhooks.c.id)
+        )
         with self.engine.connect() as conn:
             return [Webhook.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
     def get(self, webhook_id: str) -> Webhook:
         """One webhook, without its secret; NotFound for an unknown id."""
-        query = select(*_public_columns()).where(webhooks.c.id == _check_id(webhook_id))
+        query = select(*_public_columns()).where(
+            webhooks.c.id == _check_id(webhook_id), self._in_project()
+        )
         with self.engine.connect() as conn:
             found = conn.execute(query).mappings().first()
         if found is None:
@@ -163,13 +174,15 @@ class WebhookStore(InProject):
         status: DeliveryStatus | None = None,
         limit: int = 100,
     ) -> builtins.list[Delivery]:
-        """Deliveries newest first, of one webhook (it must exist) or of all."""
+        """Deliveries newest first, of one webhook (it must exist) or of all the project's."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         d = webhook_deliveries.c
         query = (
             select(webhook_deliveries, audit_log.c.action.label("event"), audit_log.c.target)
             .join(audit_log, audit_log.c.id == d.audit_id)
+            .join(webhooks, webhooks.c.id == d.webhook_id)
+            .where(self._in_project())
             .order_by(d.audit_id.desc(), d.webhook_id)
             .limit(limit)
         )
@@ -179,6 +192,10 @@ class WebhookStore(InProject):
             query = query.where(d.status == status)
         with self.engine.connect() as conn:
             return [Delivery.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def _in_project(self) -> ColumnElement[bool]:
+        """The filter every query of this store carries: webhooks of this project only."""
+        return webhooks.c.project == self.project
 
 
 def check_url(url: str) -> str:
@@ -258,6 +275,7 @@ class _Entry(NamedTuple):
     id: int
     at: datetime
     action: str
+    project: str
 
 
 def scan(engine: Engine, now: datetime | None = None) -> int:
@@ -301,7 +319,7 @@ def _scan_batch(
         entries = [
             _Entry(*row)
             for row in conn.execute(
-                select(audit_log.c.id, audit_log.c.at, audit_log.c.action)
+                select(audit_log.c.id, audit_log.c.at, audit_log.c.action, audit_log.c.project)
                 .where(audit_log.c.id > start)
                 .order_by(audit_log.c.id)
                 .limit(SCAN_BATCH)
@@ -323,12 +341,14 @@ def _scan_batch(
 def _new_deliveries(
     conn: Connection, entries: Sequence[_Entry], now: datetime
 ) -> list[dict[str, Any]]:
-    """A pending delivery per (entry, subscribed active webhook) that has none yet."""
+    """A pending delivery per (entry, subscribed active webhook of its project) that has none
+    yet."""
     if not entries:
         return []
+    w = webhooks.c
     hooks = conn.execute(
-        select(webhooks.c.id, webhooks.c.events, webhooks.c.created_at).where(
-            webhooks.c.active.is_(True)
+        select(w.id, w.project, w.events, w.created_at).where(
+            w.active.is_(True), w.project.in_(sorted({e.project for e in entries}))
         )
     ).all()
     if not hooks:
@@ -347,7 +367,8 @@ def _new_deliveries(
         _pending(hook.id, entry.id, now)
         for entry in entries
         for hook in hooks
-        if entry.at >= hook.created_at
+        if entry.project == hook.project
+        and entry.at >= hook.created_at
         and subscribes(hook.events, entry.action)
         and (hook.id, entry.id) not in existing
     ]

@@ -96,3 +96,46 @@ class ModelCard(CardRevision):
 
     version_id: str
     markdown: str
+
+
+class VersionResult(BaseModel):
+    """A named number attached to a version (an evaluation's aggregate); policies read them."""
+
+    version_id: str
+    name: str
+    value: float
+    source: str = ""
+    attached_by: str
+    attached_at: datetime
+
+
+class AliasPolicy(BaseModel):
+    """What must hold before `alias` of a model may point at a version. An alias with a
+    policy is protected: it moves only through an approved transition.
+
+    `required_tags` holds tag names ("reviewed") or name=value pairs ("license=apache-2.0");
+    `min_results` the least value of each named result the version must carry."""
+
+    model_id: str
+    model_name: str
+    alias: str
+    required_tags: list[str] = Field(default_factory=list)
+    min_results: dict[str, float] = Field(default_factory=dict)
+    require_card: bool = False
+    updated_by: str
+    updated_at: datetime
+
+    def requirements(self) -> list[str]:
+        """The policy in words, one requirement a line; empty when approval alone is asked."""
+        found = [f"tag {t}" for t in self.required_tags]
+        found += [f"result {k} >= {v:g}" for k, v in sorted(self.min_results.items())]
+        return found + (["a model card"] if self.require_card else [])
+
+
+class PolicyCheck(BaseModel):
+    """One requirement of a policy judged against one version: what was found, and whether
+    that is enough."""
+
+    check: str
+    passed: bool
+    detail: str

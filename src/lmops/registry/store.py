@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from lmops.artifacts import ArtifactStore
 from lmops.core.errors import Conflict, InvalidInput, NotFound
@@ -23,6 +24,7 @@ from lmops.registry.entities import (
     ModelVersion,
     RegisteredModel,
 )
+from lmops.registry.policies import refuse_if_protected
 from lmops.registry.tables import (
     model_aliases,
     model_cards,
@@ -40,7 +42,12 @@ _ATTEMPTS = 5  # a concurrent writer may take the next version number first
 
 
 class RegistryStore(InProject):
-    """Registered models, their immutable versions and the aliases that point at them."""
+    """Registered models, their immutable versions and the aliases that point at them.
+
+    Everything it reads and writes is in `self.project`: a model, version, alias, card or
+    secret of another project is looked up as if it did not exist (NotFound, the same
+    message), by name, by `models:/` URI and by id alike.
+    """
 
     def __init__(
         self, engine: Engine, artifacts: ArtifactStore, project: str = DEFAULT_PROJECT
@@ -54,7 +61,7 @@ class RegistryStore(InProject):
     def create_model(
         self, name: str, description: str = "", tags: Mapping[str, str] | None = None
     ) -> RegisteredModel:
-        """Register a model name; a taken name is a Conflict."""
+        """Register a model name; a name taken in this project is a Conflict."""
         row = _model_row(self.project, name, description, tags)
         try:
             with writing(self.engine) as conn:
@@ -71,7 +78,7 @@ class RegistryStore(InProject):
         return found[0]
 
     def list_models(self) -> list[RegisteredModel]:
-        """Every registered model, by name."""
+        """Every registered model of the project, by name."""
         return self._models(None)
 
     def _models(self, where: ColumnElement[bool] | None) -> list[RegisteredModel]:
@@ -92,6 +99,7 @@ class RegistryStore(InProject):
                 counts.c.latest_version,
             )
             .outerjoin(counts, counts.c.model_id == registered_models.c.id)
+            .where(self._in_project())
             .order_by(registered_models.c.name)
         )
         if where is not None:
@@ -133,7 +141,7 @@ class RegistryStore(InProject):
 
         `digest` names the version's files (a directory manifest in the artifact store);
         an external endpoint has none. A version made by a run gets a lineage edge from
-        the run, an adapter one from its base version.
+        the run, an adapter one from its base version, which must be in this project.
         """
         base = _model_row(self.project, name, "", None)
         if digest is not None and not self.artifacts.exists(digest):
@@ -146,7 +154,11 @@ class RegistryStore(InProject):
                 with writing(self.engine) as conn:
                     model_id = self._ensure_model(conn, base)
                     if base_version_id is not None:
-                        self._version_row(conn, model_versions.c.id == base_version_id)
+                        self._version_row(
+                            conn,
+                            model_versions.c.id == base_version_id,
+                            missing=f"no model version with id {base_version_id!r}",
+                        )
                     row: dict[str, Any] = {
                         "id": new_id(),
                         "model_id": model_id,
@@ -182,7 +194,9 @@ class RegistryStore(InProject):
         raise Conflict(f"could not add a version to {base['name']!r}: too many concurrent writers")
 
     def _ensure_model(self, conn: Connection, base: dict[str, Any]) -> str:
-        query = select(registered_models.c.id).where(registered_models.c.name == base["name"])
+        query = select(registered_models.c.id).where(
+            registered_models.c.name == base["name"], self._in_project()
+        )
         found = conn.execute(query).scalar()
         if found is not None:
             return str(found)
@@ -243,6 +257,7 @@ class RegistryStore(InProject):
             return self._version_row(conn, where, missing=f"no model version {ref}")
 
     def get_version_by_id(self, version_id: str) -> ModelVersion:
+        """A version of this project by id (lineage edges and base references name it so)."""
         with self.engine.connect() as conn:
             return self._version_row(conn, model_versions.c.id == version_id)
 
@@ -270,7 +285,7 @@ class RegistryStore(InProject):
                 secret.exists().label("has_api_key"),
             )
             .join(registered_models, registered_models.c.id == v.c.model_id)
-            .where(where)
+            .where(where, self._in_project())
             .order_by(v.c.version)
         )
         rows = [dict(r) for r in conn.execute(query).mappings()]
@@ -324,7 +339,9 @@ class RegistryStore(InProject):
 
     def api_key(self, version_id: str) -> str | None:
         """An external endpoint's key, for the code that calls it; never for a response."""
-        query = select(model_secrets.c.api_key).where(model_secrets.c.version_id == version_id)
+        query = select(model_secrets.c.api_key).where(
+            model_secrets.c.version_id == self._own_version(version_id)
+        )
         with self.engine.connect() as conn:
             found = conn.execute(query).scalar()
         return None if found is None else str(found)
@@ -368,10 +385,11 @@ class RegistryStore(InProject):
         raise Conflict(f"could not save the card of {version.uri}: too many concurrent writers")
 
     def get_card(self, version_id: str, revision: int | None = None) -> ModelCard | None:
-        """A revision of a version's card (the latest by default), or None if it has none."""
+        """A revision of a version's card (the latest by default), or None if it has none (or
+        the version is not in this project)."""
         query = (
             select(model_cards)
-            .where(model_cards.c.version_id == version_id)
+            .where(model_cards.c.version_id == self._own_version(version_id))
             .order_by(model_cards.c.revision.desc())
             .limit(1)
         )
@@ -386,7 +404,7 @@ class RegistryStore(InProject):
         c = model_cards.c
         query = (
             select(c.revision, c.generated, c.author, c.created_at)
-            .where(c.version_id == version_id)
+            .where(c.version_id == self._own_version(version_id))
             .order_by(c.revision.desc())
         )
         with self.engine.connect() as conn:
@@ -407,6 +425,7 @@ class RegistryStore(InProject):
             "updated_at": utcnow(),
         }
         with writing(self.engine) as conn:
+            refuse_if_protected(conn, target.model_id, name, alias, version)
             where = (model_aliases.c.model_id == target.model_id) & (model_aliases.c.alias == alias)
             previous = conn.execute(
                 select(model_versions.c.version)
@@ -432,6 +451,7 @@ class RegistryStore(InProject):
         if alias not in model.aliases:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
         with writing(self.engine) as conn:
+            refuse_if_protected(conn, model.id, name, alias)
             conn.execute(
                 delete(model_aliases).where(
                     (model_aliases.c.model_id == model.id) & (model_aliases.c.alias == alias)
@@ -446,6 +466,22 @@ class RegistryStore(InProject):
                 project=self.project,
                 before={"version": model.aliases[alias]},
             )
+
+    # -- the project -----------------------------------------------------------------------
+
+    def _in_project(self) -> ColumnElement[bool]:
+        """The filter every query of this store carries: models of this project only."""
+        return registered_models.c.project == self.project
+
+    def _own_version(self, version_id: str) -> ScalarSelect[Any]:
+        """`version_id` if it is a version in this project, else NULL (matching nothing)."""
+        v = model_versions
+        return (
+            select(v.c.id)
+            .join(registered_models, registered_models.c.id == v.c.model_id)
+            .where(v.c.id == version_id, self._in_project())
+            .scalar_subquery()
+        )
 
 
 def _record_model(conn: Connection, row: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from lmops.server.routers import (
     system,
     tracing,
     tracking,
+    transitions,
     webhooks,
 )
 from lmops.server.ui import pages
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(access.router)
     app.include_router(webhooks.router)
+    app.include_router(transitions.router)
     pages.install(app)
     return app

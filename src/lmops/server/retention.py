@@ -1,5 +1,8 @@
 """Trace retention: with LMOPS_TRACE_RETENTION_DAYS set, the server deletes older traces
-(spans and feedback with them) when it starts and every hour after."""
+(spans and feedback with them) when it starts and every hour after.
+
+Retention is the server's policy, so the sweep covers every project at once.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,9 @@ def sweep(services: Services) -> int:
     days = services.settings.trace_retention_days
     if days is None:
         return 0
-    deleted = services.tracing.delete_traces_before(utcnow() - timedelta(days=days))
+    deleted = services.tracing.delete_traces_before(
+        utcnow() - timedelta(days=days), every_project=True
+    )
     if deleted:
         log.info("retention: deleted %d traces older than %d days", deleted, days)
     return deleted

@@ -4,6 +4,8 @@ every `LMOPS_WEBHOOK_INTERVAL_S` seconds (1 by default).
 It has its own thread and HTTP client, not the request thread pool: requests only write
 audit entries, and a receiver that hangs holds up this thread alone, never a request.
 Several server processes may each run one; a delivery is claimed before it is sent.
+One worker serves every project: each webhook is sent its own project's entries only
+(`lmops.governance.webhooks.scan` queues no other).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Feedback on traces: values people, judges and code attach; configs; end-user tokens."""
+"""Feedback on traces: values people, judges and code attach; configs; end-user tokens.
+
+Feedback and tokens work in the store's project: only its traces take feedback or get a
+token. A token, once made, is the credential: redeeming it needs no project and writes to
+the trace it was made for, whichever project that is in. Configs are server-wide.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from lmops.core.errors import Forbidden, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
+from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
 from lmops.store.engine import writing
 from lmops.tracing.entities import (
@@ -26,11 +33,12 @@ from lmops.tracing.tables import feedback, feedback_configs, feedback_tokens, tr
 MAX_TOKEN_TTL = timedelta(days=90)
 
 
-class FeedbackStore:
+class FeedbackStore(InProject):
     """Feedback, its configs, and tokens that let an end user rate one trace."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, project: str = DEFAULT_PROJECT) -> None:
         self.engine = engine
+        self.project = project
 
     def log_feedback(
         self,
@@ -73,7 +81,7 @@ class FeedbackStore:
             # One atomic increment: concurrent feedback must not lose counts.
             counted = conn.execute(
                 traces.update()
-                .where(traces.c.trace_id == trace_id)
+                .where(self._trace(trace_id))
                 .values(feedback_count=traces.c.feedback_count + 1)
             )
             if counted.rowcount == 0:
@@ -82,10 +90,12 @@ class FeedbackStore:
         return Feedback.model_validate(row)
 
     def list_feedback(self, trace_id: str) -> list[Feedback]:
+        """The feedback on a trace of this project, oldest first (none for any other id)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(feedback)
-                .where(feedback.c.trace_id == trace_id)
+                .join(traces, traces.c.trace_id == feedback.c.trace_id)
+                .where(self._trace(trace_id))
                 .order_by(feedback.c.created_at)
             ).mappings()
             return [Feedback.model_validate(dict(r)) for r in rows]
@@ -129,10 +139,7 @@ class FeedbackStore:
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with writing(self.engine) as conn:
-            if (
-                conn.execute(select(traces.c.trace_id).where(traces.c.trace_id == trace_id)).first()
-                is None
-            ):
+            if conn.execute(select(traces.c.trace_id).where(self._trace(trace_id))).first() is None:
                 raise NotFound(f"no trace with id {trace_id!r}")
             conn.execute(
                 feedback_tokens.insert(),
@@ -154,18 +161,19 @@ class FeedbackStore:
         comment: str | None = None,
         correction: Any = None,
     ) -> Feedback:
-        """Record an end user's feedback on the trace the token was made for."""
+        """Record an end user's feedback on the trace the token was made for, in that
+        trace's project (whatever project this store works in: the token decides)."""
+        t = feedback_tokens.c
+        query = (
+            select(t.trace_id, t.expires_at, traces.c.project)
+            .join(traces, traces.c.trace_id == t.trace_id)
+            .where(t.token_hash == _hash(token))
+        )
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(feedback_tokens).where(feedback_tokens.c.token_hash == _hash(token))
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(query).mappings().first()
         if row is None or row["expires_at"] < utcnow():
             raise Forbidden("this feedback token is unknown or has expired")
-        return self.log_feedback(
+        return self.in_project(row["project"]).log_feedback(
             row["trace_id"],
             name,
             value,
@@ -174,6 +182,10 @@ class FeedbackStore:
             correction=correction,
             author="end-user",
         )
+
+    def _trace(self, trace_id: str) -> ColumnElement[bool]:
+        """The WHERE clause naming trace `trace_id` if it is in this project."""
+        return and_(traces.c.trace_id == trace_id, traces.c.project == self.project)
 
 
 def _hash(token: str) -> str:

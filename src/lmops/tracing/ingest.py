@@ -3,6 +3,10 @@
 A span is acknowledged only once committed. When the store refuses a batch because of
 what one span holds, the spans are written one by one so that the others are still kept;
 when the store itself fails, the caller gets Unavailable (503, which exporters retry).
+
+A span of a trace id that another project holds is refused the same way (the store's
+Conflict): it is reported in partial_success, never merged into that project's trace,
+and a retry cannot succeed, so it is not a 503.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from lmops.core.errors import InvalidInput, Unavailable
+from lmops.core.errors import Conflict, InvalidInput, Unavailable
 from lmops.tracing import otlp
 from lmops.tracing.entities import Span
 
 log = logging.getLogger(__name__)
 
-_REFUSED = (InvalidInput,)  # the store reports what a span holds as InvalidInput
+# The store reports what a span holds as InvalidInput, a trace id of another project as
+# Conflict: both are about the span, not the store failing.
+_REFUSED = (InvalidInput, Conflict)
 
 
 class SpanWriter(Protocol):

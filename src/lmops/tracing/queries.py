@@ -51,8 +51,10 @@ def roots_query(ids: list[str]) -> Any:
     )
 
 
-def trace_filters(q: TraceQuery) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
+def trace_filters(q: TraceQuery, project: str) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a search: `project`'s traces (its index leads with project,
+    then start_time, the order pages come in), narrowed by what `q` asks."""
+    where: list[ColumnElement[bool]] = [traces.c.project == project]
     if q.start_after is not None:
         where.append(traces.c.start_time >= _aware(q.start_after, "start_after"))
     if q.start_before is not None:

@@ -1,11 +1,18 @@
-"""The tracing store: the SQL for traces and spans (feedback and prices have their own)."""
+"""The tracing store: the SQL for traces and spans (feedback and prices have their own).
+
+A store works in one project (`in_project`). Traces are stamped with it when their first
+span arrives, and every read, delete and feedback names only traces of that project: a
+trace of another project is NotFound, exactly like one that does not exist. Spans have no
+project of their own; they belong to their trace's. Prices and feedback configs are
+server-wide, and so is `delete_traces_before(..., every_project=True)`, the retention sweep.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import (
     Connection,
@@ -18,8 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
-from lmops.core.errors import InvalidInput, NotFound
+from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import utcnow
 from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.text import check_text
@@ -90,9 +98,16 @@ class TracingStore(InProject):
         self.engine = engine
         self.project = project
         self.prices = PriceStore(engine)
-        self.feedback = FeedbackStore(engine)
+        self.feedback = FeedbackStore(engine, project)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._span_insert = SpanInsert(engine)
+
+    def in_project(self, project: str) -> Self:
+        """This store, and its feedback, working in `project` (prices stay server-wide)."""
+        scoped = super().in_project(project)
+        if scoped is not self:
+            scoped.feedback = self.feedback.in_project(project)
+        return scoped
 
     def close(self) -> None:
         """Nothing to release: the engine is shared by every store on the same URI."""
@@ -109,6 +124,11 @@ class TracingStore(InProject):
         Rows come from `span_row` or from the SDK, which builds them clean. A span sent
         twice replaces the first (exporters retry). A child may arrive before its parent;
         the tree is built from parent ids when read, so it links up then.
+
+        A trace id another project already holds is refused with Conflict, and nothing of
+        the batch is written: spans are never merged into another project's trace. OTLP
+        ingestion (`ingest.write_spans`) then writes the batch span by span and reports
+        the refused ones in the response's partial_success, keeping the rest.
         """
         if not rows:
             return 0
@@ -121,6 +141,7 @@ class TracingStore(InProject):
         try:
             with writing(self.engine) as conn:
                 self._ensure_traces(conn, by_trace)
+                self._refuse_foreign(conn, sorted(by_trace))
                 self._span_insert(conn, rows)
                 self._refresh_traces(conn, by_trace)
         except (DataError, IntegrityError) as exc:  # what a span holds, not the store failing
@@ -134,6 +155,7 @@ class TracingStore(InProject):
         rows = [
             {
                 "trace_id": trace_id,
+                "project": self.project,
                 "start_time": min(r["start_time"] for r in group),
                 "status": SpanStatus.UNSET.value,
                 "span_count": 0,
@@ -152,13 +174,33 @@ class TracingStore(InProject):
         ]
         # DO UPDATE (not DO NOTHING) locks each trace row until commit: two batches of one
         # trace then recount its spans one after the other instead of overwriting each other.
+        # A row of another project is left alone (and `_refuse_foreign` refuses the batch).
         stmt = self._insert(traces)
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[traces.c.trace_id], set_={"updated_at": stmt.excluded.updated_at}
+                index_elements=[traces.c.trace_id],
+                set_={"updated_at": stmt.excluded.updated_at},
+                where=traces.c.project == stmt.excluded.project,
             ),
             rows,
         )
+
+    def _refuse_foreign(self, conn: Connection, ids: list[str]) -> None:
+        """Raise Conflict if another project holds any of these trace ids.
+
+        Asked after the upsert, when every id has a row: a concurrent first batch of the
+        same id in another project has committed by then (the upsert waited for it).
+        """
+        foreign = conn.execute(
+            select(traces.c.trace_id)
+            .where(traces.c.trace_id.in_(ids), traces.c.project != self.project)
+            .limit(1)
+        ).scalar()
+        if foreign is not None:
+            raise Conflict(
+                f"trace id {foreign} is taken outside project {self.project!r}; "
+                "send these spans with a new trace id"
+            )
 
     def _refresh_traces(self, conn: Connection, by_trace: dict[str, list[SpanRow]]) -> None:
         """Recompute totals from the stored spans; merge the batch's trace-level context.
@@ -228,9 +270,7 @@ class TracingStore(InProject):
     def get_trace(self, trace_id: str) -> TraceDetail:
         """A trace with all its spans (in start order) and its feedback."""
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(traces).where(traces.c.trace_id == trace_id)).mappings().first()
-            )
+            row = conn.execute(select(traces).where(self._trace(trace_id))).mappings().first()
             if row is None:
                 raise NotFound(f"no trace with id {trace_id!r}")
             span_rows = conn.execute(
@@ -253,7 +293,7 @@ class TracingStore(InProject):
     def search_traces(self, query: TraceQuery | None = None) -> TracePage:
         """Traces newest first, filtered; pass `next_cursor` back for the next page."""
         q = query or TraceQuery()
-        where = trace_filters(q)
+        where = trace_filters(q, self.project)
         if q.cursor:
             after_time, after_id = decode_cursor(q.cursor)
             where.append(
@@ -280,7 +320,10 @@ class TracingStore(InProject):
         """A session's traces in the order they happened."""
         query = (
             select(traces)
-            .where(traces.c.session_id == check_text(session_id, "session_id"))
+            .where(
+                traces.c.project == self.project,
+                traces.c.session_id == check_text(session_id, "session_id"),
+            )
             .order_by(traces.c.start_time, traces.c.trace_id)
         )
         with self.engine.connect() as conn:
@@ -294,6 +337,7 @@ class TracingStore(InProject):
         if not 1 <= limit <= 500:
             raise InvalidInput("limit must be between 1 and 500", field="limit")
         t = traces.c
+        mine = t.project == self.project
         last_start = func.max(t.start_time).label("last_start")
         grouped = (
             select(
@@ -304,7 +348,7 @@ class TracingStore(InProject):
                 func.sum(t.input_tokens + t.output_tokens).label("tokens"),
                 func.sum(t.cost).label("cost"),
             )
-            .where(t.session_id.is_not(None))
+            .where(mine, t.session_id.is_not(None))
             .group_by(t.session_id)
             .order_by(last_start.desc(), t.session_id)
             .limit(limit)
@@ -316,22 +360,24 @@ class TracingStore(InProject):
             for session_id, user_id in conn.execute(
                 select(t.session_id, t.user_id)
                 .distinct()
-                .where(t.session_id.in_(ids), t.user_id.is_not(None))
+                .where(mine, t.session_id.in_(ids), t.user_id.is_not(None))
             ):
                 users[session_id].add(user_id)
             newest = (
                 select(t.session_id, func.max(t.start_time).label("at"))
-                .where(t.session_id.in_(ids))
+                .where(mine, t.session_id.in_(ids))
                 .group_by(t.session_id)
                 .subquery()
             )
             previews: dict[str, tuple[Any, Any]] = {
                 session_id: (given, answered)
                 for session_id, given, answered in conn.execute(
-                    select(t.session_id, t.input_preview, t.output_preview).join(
+                    select(t.session_id, t.input_preview, t.output_preview)
+                    .join(
                         newest,
                         and_(t.session_id == newest.c.session_id, t.start_time == newest.c.at),
                     )
+                    .where(mine)
                 )
             }
         return [
@@ -351,30 +397,38 @@ class TracingStore(InProject):
 
     def delete_trace(self, trace_id: str) -> None:
         with writing(self.engine) as conn:
-            done = conn.execute(traces.delete().where(traces.c.trace_id == trace_id))
+            done = conn.execute(traces.delete().where(self._trace(trace_id)))
         if done.rowcount == 0:
             raise NotFound(f"no trace with id {trace_id!r}")
 
-    def delete_traces_before(self, before: datetime, chunk: int = 1000) -> int:
-        """Delete traces that started before `before`, with their spans and feedback.
+    def delete_traces_before(
+        self, before: datetime, chunk: int = 1000, *, every_project: bool = False
+    ) -> int:
+        """Delete this project's traces that started before `before`, with their spans and
+        feedback; with `every_project`, those of all projects (the server's retention sweep,
+        a policy of the server, not of one project).
 
         In chunks of `chunk` traces, one transaction each, so that writers are held up
         for one chunk at a time, never for the whole sweep.
         """
         if before.tzinfo is None:
             raise InvalidInput("before needs a timezone", field="before")
+        old = traces.c.start_time < before
+        where = old if every_project else and_(traces.c.project == self.project, old)
         deleted = 0
         while True:
             with writing(self.engine) as conn:
                 ids = list(
-                    conn.execute(
-                        select(traces.c.trace_id).where(traces.c.start_time < before).limit(chunk)
-                    ).scalars()
+                    conn.execute(select(traces.c.trace_id).where(where).limit(chunk)).scalars()
                 )
                 if not ids:
                     return deleted
                 conn.execute(traces.delete().where(traces.c.trace_id.in_(ids)))
             deleted += len(ids)
+
+    def _trace(self, trace_id: str) -> ColumnElement[bool]:
+        """The WHERE clause naming trace `trace_id` if it is in this project."""
+        return and_(traces.c.trace_id == trace_id, traces.c.project == self.project)
 
 
 # -- helpers -------------------------------------------------------------------------------

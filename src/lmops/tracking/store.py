@@ -1,4 +1,10 @@
-"""The tracking store: the only code that runs SQL for experiments, runs and metrics."""
+"""The tracking store: the only code that runs SQL for experiments, runs and metrics.
+
+A store works in one project (`in_project`): experiments are made in it and every read or
+write names only its experiments, and the runs of those. Runs have no project of their
+own: they belong to their experiment's. An id from another project is NotFound, exactly
+like an id that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, select, tuple_
+from sqlalchemy import Connection, Engine, Select, and_, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -89,6 +95,7 @@ class TrackingStore(InProject):
         name = check_name(name, "name")
         row = {
             "id": new_id(),
+            "project": self.project,
             "name": name,
             "description": check_text(description, "description", max_length=10_000),
             "tags": check_tags(tags),
@@ -98,7 +105,9 @@ class TrackingStore(InProject):
             with writing(self.engine) as conn:
                 conn.execute(experiments.insert(), row)
         except IntegrityError as exc:
-            raise Conflict(f"an experiment named {name!r} already exists") from exc
+            raise Conflict(
+                f"an experiment named {name!r} already exists in project {self.project!r}"
+            ) from exc
         return Experiment.model_validate(row)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -127,14 +136,17 @@ class TrackingStore(InProject):
         return self._experiments(None)
 
     def _experiments(self, where: ColumnElement[bool] | None) -> list[Experiment]:
-        counts = (
-            select(runs.c.experiment_id, func.count().label("n"))
-            .group_by(runs.c.experiment_id)
-            .subquery()
+        # Counted per experiment over the runs (experiment_id, start_time) index: never a
+        # count of every run of every project.
+        run_count = (
+            select(func.count())
+            .where(runs.c.experiment_id == experiments.c.id)
+            .scalar_subquery()
+            .label("run_count")
         )
         query = (
-            select(experiments, func.coalesce(counts.c.n, 0).label("run_count"))
-            .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            select(experiments, run_count)
+            .where(experiments.c.project == self.project)
             .order_by(experiments.c.created_at.desc())
         )
         if where is not None:
@@ -176,7 +188,7 @@ class TrackingStore(InProject):
     def get_run(self, run_id: str) -> Run:
         known_id(run_id, "run")
         with self.engine.connect() as conn:
-            found = self._load_runs(conn, select(runs).where(runs.c.id == run_id))
+            found = self._load_runs(conn, select(runs).where(self._run(run_id)))
         if not found:
             raise NotFound(f"no run with id {run_id!r}")
         return found[0]
@@ -194,7 +206,7 @@ class TrackingStore(InProject):
         with writing(self.engine) as conn:
             done = conn.execute(
                 runs.update()
-                .where(runs.c.id == run_id)
+                .where(self._run(run_id))
                 .values(status=status.value, end_time=end_time)
             )
             if done.rowcount == 0:
@@ -214,10 +226,9 @@ class TrackingStore(InProject):
             raise InvalidInput(
                 f"max_results must be between 1 and {MAX_RESULTS}", field="max_results"
             )
-        for experiment_id in experiment_ids:
-            self.get_experiment(experiment_id)
+        own = self._own_experiments(experiment_ids)
         offset = decode_page_token(page_token)
-        where: ColumnElement[bool] = runs.c.experiment_id.in_(list(experiment_ids))
+        where: ColumnElement[bool] = runs.c.experiment_id.in_(own)
         if (node := search.parse_filter(check_text(filter or "", "filter"))) is not None:
             where = and_(where, compile_filter(node))
         query = select(runs).where(where)
@@ -232,6 +243,34 @@ class TrackingStore(InProject):
             runs=page,
             total=total,
             next_page_token=page_token_at(offset + len(page)) if more else None,
+        )
+
+    def _own_experiments(self, experiment_ids: Sequence[str]) -> list[str]:
+        """The ids given, checked in one query to be experiments of this project."""
+        wanted = list(dict.fromkeys(experiment_ids))
+        for experiment_id in wanted:
+            known_id(experiment_id, "experiment")
+        with self.engine.connect() as conn:
+            found = set(
+                conn.execute(
+                    select(experiments.c.id).where(
+                        experiments.c.id.in_(wanted), experiments.c.project == self.project
+                    )
+                ).scalars()
+            )
+        for experiment_id in wanted:
+            if experiment_id not in found:
+                raise NotFound(f"no experiment with id {experiment_id!r}")
+        return wanted
+
+    def _run(self, run_id: str) -> ColumnElement[bool]:
+        """The WHERE clause naming run `run_id` if its experiment is in this project."""
+        return and_(
+            runs.c.id == run_id,
+            exists().where(
+                experiments.c.id == runs.c.experiment_id,
+                experiments.c.project == self.project,
+            ),
         )
 
     def _load_runs(self, conn: Connection, query: Select[Any]) -> list[Run]:
@@ -288,7 +327,7 @@ class TrackingStore(InProject):
     ) -> None:
         known_id(run_id, "run")
         with writing(self.engine) as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            if conn.execute(select(runs.c.id).where(self._run(run_id))).first() is None:
                 raise NotFound(f"no run with id {run_id!r}")
             self._write_params(conn, run_id, clean_params)
             self._write_tags(conn, run_id, clean_tags)
@@ -446,7 +485,7 @@ class TrackingStore(InProject):
         }
         stmt = self._upsert(run_artifacts)
         with writing(self.engine) as conn:
-            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            if conn.execute(select(runs.c.id).where(self._run(run_id))).first() is None:
                 raise NotFound(f"no run with id {run_id!r}")
             conn.execute(
                 stmt.on_conflict_do_update(

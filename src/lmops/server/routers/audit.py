@@ -1,4 +1,8 @@
-"""REST API for the audit log: read and export only. No route changes or deletes an entry."""
+"""REST API for the audit log: read and export only. No route changes or deletes an entry.
+
+A caller reads the entries of its own project only: the project is the caller's, never a
+filter it chooses.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from lmops.server.auth import authorize
+from lmops.server.deps import project, services
 from lmops.store.audit import MAX_PAGE, AuditEntry, AuditQuery, export_lines, search
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], dependencies=[Depends(authorize)])
@@ -18,6 +23,7 @@ Text = Annotated[str | None, Query(max_length=255)]
 
 
 def _query(
+    request: Request,
     actor: Text = None,
     action: Text = None,
     target_kind: Text = None,
@@ -28,6 +34,7 @@ def _query(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditQuery:
     return AuditQuery(
+        project=project(request),
         actor=actor,
         action=action,
         target_kind=target_kind,
@@ -44,14 +51,16 @@ QueryDep = Annotated[AuditQuery, Depends(_query)]
 
 @router.get("/audit")
 def list_entries(request: Request, query: QueryDep) -> list[AuditEntry]:
-    """Entries oldest first; pass the last `id` as `after_id` for the next page."""
-    return search(request.app.state.services.engine, query)
+    """Entries of the caller's project oldest first; pass the last `id` as `after_id` for the
+    next page."""
+    return search(services(request).engine, query)
 
 
 @router.get("/audit/export", response_class=StreamingResponse)
 def export(request: Request, query: QueryDep) -> StreamingResponse:
-    """Every entry the filters select, as JSON lines (`limit` does not apply)."""
-    lines: Iterator[str] = export_lines(request.app.state.services.engine, query)
+    """Every entry of the caller's project the filters select, as JSON lines (`limit` does not
+    apply)."""
+    lines: Iterator[str] = export_lines(services(request).engine, query)
     return StreamingResponse(
         lines,
         media_type="application/x-ndjson",

@@ -1,4 +1,9 @@
-"""REST API for tracing: spans in, traces out, feedback, feedback configs and prices."""
+"""REST API for tracing: spans in, traces out, feedback, feedback configs and prices.
+
+Every route works in the caller's project (the scoped store from deps), except redeeming a
+feedback token: the token is the credential and names its trace, whatever the project.
+Prices and feedback configs are server-wide: every member reads them, server admins set them.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from lmops.core.errors import InvalidInput
-from lmops.server.auth import authorize
-from lmops.server.deps import TracingDep
+from lmops.governance.roles import Role
+from lmops.server.auth import SERVER_ADMIN, authorize, needs
+from lmops.server.deps import ServicesDep, TracingDep
 from lmops.tracing.entities import (
     Feedback,
     FeedbackConfig,
@@ -76,12 +82,14 @@ def write_spans(body: SpansIn, store: TracingDep) -> dict[str, int]:
 
 
 @router.post("/traces/search")
+@needs(Role.VIEWER)  # a read, sent as POST for its body
 def search_traces(query: TraceQuery, store: TracingDep) -> TracePage:
     return store.search_traces(query)
 
 
 @router.post("/traces/delete")
 def delete_traces(body: DeleteIn, store: TracingDep) -> dict[str, int]:
+    """Delete the caller's project's traces that started before `before`."""
     return {"deleted": store.delete_traces_before(body.before)}
 
 
@@ -129,10 +137,11 @@ def create_feedback_token(
 
 
 @token_router.post("/feedback/by-token/{token}", status_code=201)
-def log_feedback_with_token(token: str, body: TokenFeedbackIn, store: TracingDep) -> Feedback:
+def log_feedback_with_token(token: str, body: TokenFeedbackIn, services: ServicesDep) -> Feedback:
+    # No caller, so no project: the token names its trace (and so the project) itself.
     if len(token) > 100:
         raise InvalidInput("not a feedback token", field="token")
-    return store.feedback.log_with_token(
+    return services.tracing.feedback.log_with_token(
         token, body.name, body.value, comment=body.comment, correction=body.correction
     )
 
@@ -142,7 +151,7 @@ def list_feedback_configs(store: TracingDep) -> list[FeedbackConfig]:
     return store.feedback.list_configs()
 
 
-@router.put("/feedback-configs/{name}")
+@router.put("/feedback-configs/{name}", dependencies=SERVER_ADMIN)
 def set_feedback_config(name: str, body: FeedbackConfig, store: TracingDep) -> FeedbackConfig:
     if body.name != name:
         raise InvalidInput("the name in the path and in the body differ", field="name")
@@ -154,13 +163,13 @@ def list_prices(store: TracingDep) -> list[ModelPrice]:
     return store.prices.list_prices()
 
 
-@router.put("/prices/{model}")
+@router.put("/prices/{model}", dependencies=SERVER_ADMIN)
 def set_price(model: str, body: ModelPrice, store: TracingDep) -> ModelPrice:
     if body.model != model:
         raise InvalidInput("the model in the path and in the body differ", field="model")
     return store.prices.set_price(body)
 
 
-@router.delete("/prices/{model}", status_code=204)
+@router.delete("/prices/{model}", status_code=204, dependencies=SERVER_ADMIN)
 def delete_price(model: str, store: TracingDep) -> None:
     store.prices.delete_price(model)

@@ -12,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from lmops.artifacts import Blob
 from lmops.core.errors import InvalidInput
 from lmops.core.ids import now_ms
-from lmops.server.auth import authorize
+from lmops.governance.roles import Role
+from lmops.server.auth import authorize, needs
 from lmops.server.deps import ArtifactsDep, TrackingDep
 from lmops.tracking.entities import (
     Experiment,
@@ -122,6 +123,7 @@ def create_run(body: RunIn, store: TrackingDep) -> Run:
 
 
 @router.post("/runs/search")
+@needs(Role.VIEWER)  # a read, sent as POST for its body
 def search_runs(body: SearchIn, store: TrackingDep) -> RunPage:
     return store.search_runs(
         body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token

@@ -1,4 +1,6 @@
-"""Lay out a dataset's lineage as an SVG DAG: one column per generation, edges left to right."""
+"""Lay out lineage as SVG: a dataset's versions as a DAG (one column per generation), and
+the one-hop neighbourhood of a model version (what it came from, it, what came from it).
+Edges run left to right."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from graphlib import CycleError, TopologicalSorter
 from urllib.parse import quote
 
 from lmops.data.graph import LineageGraph, LineageNode
+from lmops.governance.lineage import LineageLink
 
 NODE_W = 156
 NODE_H = 46
@@ -57,7 +60,7 @@ def layout(graph: LineageGraph) -> Dag:
             x, y = PAD + gen * (NODE_W + GAP_X), PAD + row * (NODE_H + GAP_Y)
             at[node_id] = (x, y)
             placed.append(DagNode(by_id[node_id], x, y, _href(by_id[node_id])))
-    edges = [_edge(at[p], at[c]) for c, ps in parents.items() for p in ps]
+    edges = [edge_path(at[p], at[c]) for c, ps in parents.items() for p in ps]
     rows = max((len(ids) for ids in columns), default=0)
     return Dag(
         width=2 * PAD + len(columns) * (NODE_W + GAP_X) - (GAP_X if columns else 0),
@@ -107,7 +110,7 @@ def _columns(
     return columns
 
 
-def _edge(parent: tuple[float, float], child: tuple[float, float]) -> str:
+def edge_path(parent: tuple[float, float], child: tuple[float, float]) -> str:
     x1, y1 = parent[0] + NODE_W, parent[1] + NODE_H / 2
     x2, y2 = child[0] - 4, child[1] + NODE_H / 2  # stop short of the box for the arrowhead
     mid = (x1 + x2) / 2
@@ -116,3 +119,70 @@ def _edge(parent: tuple[float, float], child: tuple[float, float]) -> str:
 
 def _href(node: LineageNode) -> str:
     return f"/datasets/{quote(node.dataset_name, safe='')}/{node.version}"
+
+
+# -- one model version's neighbourhood --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Box:
+    """A node of a neighbourhood: a link's far end, or the version itself (`href` None)."""
+
+    label: str
+    sub: str
+    x: float
+    y: float
+    href: str | None
+    resolved: bool = True
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    width: float
+    height: float
+    boxes: list[Box]
+    edges: list[str]
+
+    @property
+    def node_w(self) -> int:
+        return NODE_W
+
+    @property
+    def node_h(self) -> int:
+        return NODE_H
+
+
+def neighbourhood(
+    label: str, sub: str, upstream: list[LineageLink], downstream: list[LineageLink]
+) -> Neighbourhood:
+    """Three columns: what the object came from, the object, what came from it."""
+    rows = max(len(upstream), len(downstream), 1)
+    height = 2 * PAD + rows * (NODE_H + GAP_Y) - GAP_Y
+    step = NODE_W + GAP_X
+    center = (PAD + (step if upstream else 0), (height - NODE_H) / 2)
+
+    def column(links: list[LineageLink], x: float) -> list[Box]:
+        top = (height - (len(links) * (NODE_H + GAP_Y) - GAP_Y)) / 2
+        return [_box(link, x, top + i * (NODE_H + GAP_Y)) for i, link in enumerate(links)]
+
+    ups = column(upstream, PAD)
+    downs = column(downstream, center[0] + step)
+    edges = [edge_path((b.x, b.y), center) for b in ups]
+    edges += [edge_path(center, (b.x, b.y)) for b in downs]
+    boxes = [*ups, Box(label, sub, *center, href=None), *downs]
+    width = max(b.x for b in boxes) + NODE_W + PAD
+    return Neighbourhood(width=width, height=height, boxes=boxes, edges=edges)
+
+
+def _box(link: LineageLink, x: float, y: float) -> Box:
+    if not link.resolved:
+        return Box("not accessible", f"{link.kind} · {link.relation}", x, y, None, resolved=False)
+    name = link.name or link.kind
+    if link.kind == "run":
+        return Box(f"run {name}", link.relation, x, y, f"/runs/{quote(link.id, safe='')}")
+    section = {"model_version": "models", "dataset_version": "datasets"}.get(link.kind)
+    label = f"{name}/{link.version}" if link.version is not None else name
+    href = None
+    if section is not None and link.version is not None:
+        href = f"/{section}/{quote(name, safe='')}/{link.version}"
+    return Box(label, f"{link.kind.split('_')[0]} · {link.relation}", x, y, href)

@@ -14,7 +14,9 @@ from lmops.registry.entities import ModelVersion
 from lmops.server.auth import authorize
 from lmops.server.deps import CardRevisionParam, ModelVersionDep, RegistryDep, StoresDep
 from lmops.server.ui.cards import card_view
+from lmops.server.ui.dag import neighbourhood
 from lmops.server.ui.rendering import HtmlRoute, render
+from lmops.server.ui.transitions import governance_view
 
 router = APIRouter(dependencies=[Depends(authorize)], route_class=HtmlRoute, tags=["ui"])
 
@@ -45,7 +47,11 @@ def models_page(request: Request, store: RegistryDep) -> Response:
 def model_page(request: Request, name: str, store: RegistryDep) -> Response:
     """The versions of a model, newest first, and where its aliases point."""
     model = store.get_model(name)
-    context = {"model": model, "versions": store.list_versions(model.name)[::-1]}
+    context = {
+        "model": model,
+        "versions": store.list_versions(model.name)[::-1],
+        "governance": governance_view(request, store, model),
+    }
     return _render(request, "model.html", context)
 
 
@@ -60,12 +66,21 @@ def version_page(
     lineage = describe_lineage(stores, "model_version", version.id)
     base = None
     if version.base_version_id is not None:
-        base = stores.registry.get_version_by_id(version.base_version_id)
+        try:
+            base = stores.registry.get_version_by_id(version.base_version_id)
+        except NotFound:  # in another project: the lineage lists it as not accessible
+            base = None
     context = {
         "this_version": version,
         "base": base,
         "source_run": _source_run(version, lineage.upstream),
         "lineage": lineage,
+        "graph": neighbourhood(
+            f"{version.model_name}/{version.version}",
+            "this version",
+            lineage.upstream,
+            lineage.downstream,
+        ),
         "files": list_files(stores.registry.artifacts, version),
         "card": card_view(stores.registry, version, card_revision),
     }

@@ -16,6 +16,7 @@ from lmops.server.ui import (
     runs,
     stages,
     traces,
+    transitions,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -27,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     datasets.router,
     models.router,
     cards.router,
+    transitions.router,
     audit.router,
     account.public,
     account.router,
