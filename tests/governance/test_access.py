@@ -93,13 +93,27 @@ def test_a_key_carries_the_role_its_user_holds_now(access: AccessStore) -> None:
     key = access.create_key("alice", "team-a").key
     access.set_role("alice", "team-a", Role.APPROVER)
     assert access.authenticate_key(key).role == Role.APPROVER
+
+
+def test_leaving_a_project_or_the_server_revokes_keys_for_good(access: AccessStore) -> None:
+    key = access.create_key("alice", "team-a").key
     access.remove_member("alice", "team-a")
-    with pytest.raises(Unauthorized, match="not a member"):
+    with pytest.raises(Unauthorized, match="was revoked"):
         access.authenticate_key(key)
-    access.set_role("alice", "team-a", "viewer")
+    access.set_role("alice", "team-a", "viewer")  # back in: the old key stays dead
+    with pytest.raises(Unauthorized, match="was revoked"):
+        access.authenticate_key(key)
+
+    again = access.create_key("alice", "team-a").key
     access.update_user("alice", active=False)
-    with pytest.raises(Unauthorized, match="deactivated"):
-        access.authenticate_key(key)
+    with pytest.raises(Unauthorized, match="was revoked"):
+        access.authenticate_key(again)
+    with pytest.raises(InvalidInput, match="deactivated"):
+        access.create_key("alice", "team-a")
+    access.update_user("alice", active=True)
+    with pytest.raises(Unauthorized, match="was revoked"):
+        access.authenticate_key(again)
+    assert access.authenticate_key(access.create_key("alice", "team-a").key).user == "alice"
 
 
 def test_keys_need_a_membership_and_roles_a_known_name(access: AccessStore) -> None:
@@ -155,6 +169,16 @@ def test_sessions_log_in_switch_project_and_end(access: AccessStore, engine: Eng
     access.logout(token)
     with pytest.raises(Unauthorized):
         access.authenticate_session(token)
+
+
+def test_a_login_never_tells_a_right_password_of_a_closed_account(access: AccessStore) -> None:
+    """Deactivated, or in no project: the same answer as a wrong password."""
+    access.create_user("loner", "loner-password")
+    access.update_user("alice", active=False)
+    for user, password in (("alice", "alice-password"), ("loner", "loner-password")):
+        with pytest.raises(Unauthorized) as refused:
+            access.login(user, password)
+        assert refused.value.message == "wrong user name or password"
 
 
 def test_a_user_without_a_password_cannot_log_in(access: AccessStore, engine: Engine) -> None:

@@ -15,7 +15,7 @@ from lmops.server import create_app
 
 @pytest.fixture
 def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri))
+    return create_app(Settings(auth="off", home=tmp_path, uri=store_uri))
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture
 def client(store_uri: str, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(home=tmp_path, uri=store_uri))
+    app = create_app(Settings(auth="off", home=tmp_path, uri=store_uri))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

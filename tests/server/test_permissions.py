@@ -279,3 +279,73 @@ def test_a_caller_never_reaches_another_project(
     crossing = client.get("/api/v1/models", headers={**outsider, "x-lmops-project": PROJECT})
     assert crossing.status_code == 403
     assert "work in project 'other'" in crossing.json()["message"]
+
+
+def test_only_server_admins_make_keys_for_others(
+    client: TestClient, callers: Callers, secured: FastAPI
+) -> None:
+    """A key for someone acts as them: a project admin minting one for a server admin (or
+    for an approver, to approve their own request) would be an escalation."""
+    for target in ("root", "approver"):
+        minted = client.post(
+            "/api/v1/keys", json={"user": target}, headers=callers.headers("admin")
+        )
+        assert minted.status_code == 403, minted.text
+        assert "only for yourself" in minted.json()["message"]
+    own = client.post("/api/v1/keys", json={"name": "mine"}, headers=callers.headers("viewer"))
+    assert own.status_code == 201
+    assert (
+        client.get(
+            "/api/v1/whoami", headers={"authorization": f"Bearer {own.json()['key']}"}
+        ).json()["role"]
+        == "viewer"
+    )
+    for_them = client.post("/api/v1/keys", json={"user": "editor"}, headers=callers.headers("root"))
+    assert for_them.status_code == 201 and for_them.json()["user"] == "editor"
+
+
+def test_a_session_cookie_writes_only_from_our_own_pages(
+    client: TestClient, secured: FastAPI
+) -> None:
+    access: AccessStore = secured.state.services.access
+    access.create_user("carl", "carl-password")
+    access.set_role("carl", PROJECT, Role.EDITOR)
+    login = client.post(
+        "/login", data={"user": "carl", "password": "carl-password"}, follow_redirects=False
+    )
+    assert login.status_code == 303 and "lmops_session" in client.cookies
+
+    assert client.get("/api/v1/experiments").status_code == 200  # reads: the cookie will do
+    for site in ("same-site", "cross-site"):
+        forged = client.post(
+            "/api/v1/experiments", json={"name": "forged"}, headers={"sec-fetch-site": site}
+        )
+        assert forged.status_code == 403, (site, forged.text)
+    ours = client.post(
+        "/api/v1/experiments", json={"name": "ours"}, headers={"sec-fetch-site": "same-origin"}
+    )
+    assert ours.status_code == 201
+    assert [e["name"] for e in client.get("/api/v1/experiments").json()] == ["ours"]
+
+
+def test_auth_is_on_unless_turned_off(tmp_path: Path, store_uri: str) -> None:
+    """An app built outside `lmops server` cannot know where it is bound: "auto" means on."""
+    app = create_app(Settings(home=tmp_path, uri=store_uri))
+    with TestClient(app) as c:
+        assert c.get("/api/v1/experiments").status_code == 401
+    off = create_app(Settings(home=tmp_path, uri=store_uri, auth="off"))
+    with TestClient(off) as c:
+        assert c.get("/api/v1/experiments").status_code == 200
+
+
+def test_server_admins_read_server_wide_audit_entries(client: TestClient, callers: Callers) -> None:
+    server = client.get("/api/v1/audit", params={"project": "-"}, headers=callers.headers("root"))
+    assert server.status_code == 200
+    assert {"user.create", "project.create"} <= {e["action"] for e in server.json()}
+    refused = client.get("/api/v1/audit", params={"project": "-"}, headers=callers.headers("admin"))
+    assert refused.status_code == 403
+    other = client.get(
+        "/api/v1/audit", params={"project": OTHER}, headers=callers.headers("outsider")
+    )
+    assert other.status_code == 200
+    assert all(e["project"] == OTHER for e in other.json())

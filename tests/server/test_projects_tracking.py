@@ -219,7 +219,7 @@ def test_a_feedback_token_needs_no_project_nor_key(store_uri: str, tmp_path: Pat
 
 
 def test_retention_sweeps_every_project(store_uri: str, tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path, uri=store_uri, trace_retention_days=30))
+    app = create_app(Settings(auth="off", home=tmp_path, uri=store_uri, trace_retention_days=30))
     tracing: TracingStore = app.state.services.tracing
     old = timedelta(days=31)
     kept: dict[str, str] = {}

@@ -12,7 +12,7 @@ from lmops.tracing.entities import Span
 
 
 def test_the_server_deletes_traces_past_retention(tmp_path: Path) -> None:
-    app = create_app(Settings(home=tmp_path, uri="", trace_retention_days=30))
+    app = create_app(Settings(auth="off", home=tmp_path, uri="", trace_retention_days=30))
     store = app.state.services.tracing
     old, new = new_id(), new_id()
     for trace_id, age in ((old, 31), (new, 1)):

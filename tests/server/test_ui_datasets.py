@@ -24,7 +24,7 @@ from tests.server.test_data_routes import TEXTS, Chat, make_chat
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path))
+    return create_app(Settings(auth="off", home=tmp_path))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.server.test_ui_datasets import cells
 
 @pytest.fixture
 def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri))
+    return create_app(Settings(auth="off", home=tmp_path, uri=store_uri))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path))
+    return create_app(Settings(auth="off", home=tmp_path))
 
 
 @pytest.fixture

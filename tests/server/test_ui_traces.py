@@ -35,7 +35,7 @@ CHAT_OUT = {"choices": [{"message": {"role": "assistant", "content": "It is on i
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path))
+    return create_app(Settings(auth="off", home=tmp_path))
 
 
 @pytest.fixture

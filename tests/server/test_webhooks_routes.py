@@ -21,7 +21,7 @@ from tests.registry.conftest import fake_model_dir
 
 @pytest.fixture
 def app(store_uri: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(home=tmp_path, uri=store_uri, webhook_interval_s=0.05))
+    return create_app(Settings(auth="off", home=tmp_path, uri=store_uri, webhook_interval_s=0.05))
 
 
 @pytest.fixture

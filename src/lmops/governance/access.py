@@ -19,7 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from lmops.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from lmops.core.ids import new_id, utcnow
@@ -171,7 +173,8 @@ class AccessStore:
         active: bool | None = None,
         superuser: bool | None = None,
     ) -> User:
-        """Change a password, (de)activate or promote; deactivating ends every session."""
+        """Change a password, (de)activate or promote. Deactivating ends every session and
+        revokes every key; a new password ends every session."""
         changes: dict[str, Any] = {}
         if password is not None:
             changes["password_hash"] = hash_password(password)
@@ -186,6 +189,8 @@ class AccessStore:
                 if active is False or password is not None:
                     conn.execute(delete(sessions).where(sessions.c.user_name == name))
                 shown = {k: v for k, v in changes.items() if k != "password_hash"}
+                if active is False:  # for good: reactivating must not revive leaked keys
+                    shown["revoked_keys"] = _revoke_keys(conn, api_keys.c.user_name == name)
                 if password is not None:
                     shown["password"] = "changed"
                 old = {k: before[k] for k in ("active", "superuser") if k in changes}
@@ -204,19 +209,20 @@ class AccessStore:
             self._project_exists(conn, project)
             key = and_(memberships.c.user_name == user, memberships.c.project == project)
             old = conn.execute(select(memberships.c.role).where(key)).scalar()
-            if old is None:
-                conn.execute(
-                    insert(memberships),
-                    {"user_name": user, "project": project, "role": role, "created_at": now},
+            row = {"user_name": user, "project": project, "role": role, "created_at": now}
+            upsert = _insert(conn)(memberships).values(row)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["user_name", "project"], set_={"role": role}
                 )
-            else:
-                conn.execute(update(memberships).where(key).values(role=role))
+            )
             before = None if old is None else {"role": old}
             _audit(conn, "member.set", "user", user, project, before=before, after={"role": role})
         return Membership(user=user, project=project, role=role, created_at=now)
 
     def remove_member(self, user: str, project: str) -> None:
-        """Take `user` out of `project`: their keys and sessions there stop working."""
+        """Take `user` out of `project`: their sessions there end and their keys for it are
+        revoked (adding them back later does not revive a key that may have leaked)."""
         check_name(user, "user", field="user")
         check_name(project, "project", field="project")
         key = and_(memberships.c.user_name == user, memberships.c.project == project)
@@ -228,7 +234,10 @@ class AccessStore:
             conn.execute(
                 delete(sessions).where(sessions.c.user_name == user, sessions.c.project == project)
             )
-            _audit(conn, "member.remove", "user", user, project, before={"role": old})
+            theirs = (api_keys.c.user_name == user) & (api_keys.c.project == project)
+            revoked = _revoke_keys(conn, theirs)
+            after = {"revoked_keys": revoked}
+            _audit(conn, "member.remove", "user", user, project, before={"role": old}, after=after)
 
     def members(self, project: str) -> list[Membership]:
         check_name(project, "project", field="project")
@@ -297,6 +306,8 @@ class AccessStore:
             "last_used_at": None,
         }
         with writing(self.engine) as conn:
+            if not _user_row(conn, user)["active"]:
+                raise InvalidInput(f"user {user!r} is deactivated: activate them first")
             self._role_in(conn, user, project)  # a key needs a role to carry
             conn.execute(insert(api_keys), row)
             after = {"prefix": row["prefix"], "name": row["name"], "user": user}
@@ -385,12 +396,16 @@ class AccessStore:
                 raise refused
             if not verify_password(password, row["password_hash"]):
                 raise refused
-            if project is None:
-                project = self._first_project(conn, user, row["superuser"])
-            identity = self._identity(conn, user, project)
+            try:  # a deactivated user or one in no project hears the same as a wrong password
+                if project is None:
+                    project = self._first_project(conn, user, row["superuser"])
+                identity = self._identity(conn, user, project)
+            except (Unauthorized, NotFound):
+                raise refused from None
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with writing(self.engine) as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at <= now))  # ended ones
             conn.execute(
                 insert(sessions),
                 {
@@ -401,6 +416,8 @@ class AccessStore:
                     "expires_at": now + SESSION_LIFETIME,
                 },
             )
+            after = {"project": identity.project}
+            _audit(conn, "user.login", "user", user, SERVER, after=after)
         return token, identity
 
     def authenticate_session(self, token: str) -> Identity:
@@ -567,6 +584,17 @@ def _key(row: Any) -> ApiKey:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
     )
+
+
+def _revoke_keys(conn: Connection, which: ColumnElement[bool]) -> int:
+    """Revoke the live keys `which` selects; how many."""
+    live = which & api_keys.c.revoked_at.is_(None)
+    return conn.execute(update(api_keys).where(live).values(revoked_at=utcnow())).rowcount
+
+
+def _insert(conn: Connection) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO UPDATE on both SQLite and PostgreSQL."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _key_row(conn: Connection, key_id: str) -> Any:

@@ -51,8 +51,10 @@ _HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def person(actor: str) -> str:
-    """Who an audit actor is: `alice@10.0.0.7` is alice; `local:bob` is local:bob."""
-    return actor.rpartition("@")[0] or actor
+    """Who an audit actor is: `alice@10.0.0.7` is alice, and so is `local:alice` (an OS user
+    working on the store directly): four eyes would rather refuse two people who share a
+    name than let one person approve their own request under two spellings."""
+    return (actor.rpartition("@")[0] or actor).removeprefix("local:")
 
 
 def identified(actor: str) -> bool:

@@ -21,7 +21,8 @@ from lmops.core.errors import Forbidden, LmopsError, Unauthorized
 from lmops.core.projects import DEFAULT_PROJECT
 from lmops.core.uris import check_name
 from lmops.governance.access import AccessStore, Identity
-from lmops.server.auth import Principal, anonymous
+from lmops.server.auth import READ_METHODS, Principal, anonymous
+from lmops.server.ui.forms import same_origin
 from lmops.store.audit import acting_as
 
 PROJECT_HEADER = "x-lmops-project"
@@ -71,6 +72,9 @@ def _authenticate(access: AccessStore, request: Request) -> Principal | None:
                 raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
             identity = access.authenticate_key(key.strip())
         elif token:
+            if request.method not in READ_METHODS:
+                # a browser sends the cookie by itself: a write must come from our own pages
+                same_origin(request)
             identity = access.authenticate_session(token)
         else:
             raise Unauthorized("no credentials")

@@ -45,8 +45,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Create the platform server over the store `settings.uri` names (migrated on open).
 
-    Callers must authenticate when `settings.auth` is "on"; `lmops server` turns "auto" into
-    "on" when it binds beyond loopback.
+    Callers must authenticate unless `settings.auth` is "off": an app built elsewhere (under
+    gunicorn, or `uvicorn --factory`) cannot tell where it is bound, so "auto" means on here.
+    `lmops server` resolves "auto" itself: off on loopback, on beyond it.
     """
     settings = settings or Settings()
     if settings.is_remote:
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data=DataStore(engine, artifacts),
         registry=RegistryStore(engine, artifacts),
         access=AccessStore(engine),
-        auth=settings.auth == "on",
+        auth=settings.auth != "off",
     )
     install_error_handlers(app)
     system.install_request_metrics(app)

@@ -18,7 +18,7 @@ from lmops.core.projects import DEFAULT_PROJECT
 from lmops.governance.roles import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def required_role(endpoint: Callable[..., Any] | None, method: str) -> Role:
     marked = getattr(endpoint, "lmops_role", None)
     if isinstance(marked, Role):
         return marked
-    return Role.VIEWER if method.upper() in _READ_METHODS else Role.EDITOR
+    return Role.VIEWER if method.upper() in READ_METHODS else Role.EDITOR
 
 
 def authorize(request: Request) -> Principal:

@@ -76,7 +76,7 @@ class RoleBody(BaseModel):
 
 
 class NewKey(BaseModel):
-    """A key for yourself in this project (or, for a project admin, for one of its members)."""
+    """A key for yourself in this project (or, for a server admin, for one of its members)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -187,8 +187,9 @@ def create_key(
 ) -> CreatedKey:
     """A key in the caller's project, carrying its user's role there; shown only now."""
     user = body.user or principal.name
-    if user != principal.name and not principal.role.allows(Role.ADMIN):
-        raise Forbidden("only a project admin makes keys for other users")
+    if user != principal.name and not principal.superuser:
+        # a key for someone else acts as them: only server admins may mint one
+        raise Forbidden("you may make keys only for yourself; a server admin makes others'")
     if not request.app.state.services.auth and body.user is None:
         raise InvalidInput(
             "auth is off, so there is no user to make a key for: name one in `user`",

@@ -1,7 +1,8 @@
 """REST API for the audit log: read and export only. No route changes or deletes an entry.
 
 A caller reads the entries of its own project only: the project is the caller's, never a
-filter it chooses.
+filter it chooses. Server admins may name another project, or `-` for server-wide changes
+(users, projects, logins).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from lmops.server.auth import authorize
+from lmops.core.errors import Forbidden
+from lmops.core.uris import check_name
+from lmops.governance.access import SERVER
+from lmops.server.auth import Principal, authorize
 from lmops.server.deps import project, services
 from lmops.store.audit import MAX_PAGE, AuditEntry, AuditQuery, export_lines, search
 
@@ -24,6 +28,7 @@ Text = Annotated[str | None, Query(max_length=255)]
 
 def _query(
     request: Request,
+    project_: Annotated[str | None, Query(alias="project", max_length=255)] = None,
     actor: Text = None,
     action: Text = None,
     target_kind: Text = None,
@@ -33,8 +38,13 @@ def _query(
     after_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditQuery:
+    principal: Principal = request.state.principal
+    if project_ is not None and project_ != SERVER:
+        check_name(project_, "project", field="project")
+    if project_ is not None and project_ != principal.project and not principal.superuser:
+        raise Forbidden(f"you read the audit log of project {principal.project!r} only")
     return AuditQuery(
-        project=project(request),
+        project=project_ if project_ is not None else project(request),
         actor=actor,
         action=action,
         target_kind=target_kind,
