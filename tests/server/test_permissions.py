@@ -349,3 +349,23 @@ def test_server_admins_read_server_wide_audit_entries(client: TestClient, caller
     )
     assert other.status_code == 200
     assert all(e["project"] == OTHER for e in other.json())
+
+
+def test_password_guessing_is_slowed_down(client: TestClient, secured: FastAPI) -> None:
+    access: AccessStore = secured.state.services.access
+    access.create_user("dora", "dora-password")
+    access.set_role("dora", PROJECT, Role.VIEWER)
+    for _ in range(5):
+        wrong = client.post("/login", data={"user": "dora", "password": "guess-guess"})
+        assert wrong.status_code == 401
+    blocked = client.post("/login", data={"user": "dora", "password": "dora-password"})
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["retry-after"]) <= 300
+    assert "too many failed logins" in blocked.text
+    # another user from the same address is not held up by dora's guesser
+    access.create_user("eve", "eve-password")
+    access.set_role("eve", PROJECT, Role.VIEWER)
+    ok = client.post(
+        "/login", data={"user": "eve", "password": "eve-password"}, follow_redirects=False
+    )
+    assert ok.status_code == 303

@@ -7,6 +7,7 @@ another site's page made the browser post it.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from lmops.governance.access import MAX_KEY_DAYS, SESSION_LIFETIME, AccessStore
 from lmops.governance.roles import Role
 from lmops.server.actor import SESSION_COOKIE
 from lmops.server.auth import SERVER_ADMIN, CurrentUser, Principal, authorize, needs
+from lmops.server.throttle import LoginThrottle
 from lmops.server.ui.forms import FormDep, same_origin
 from lmops.server.ui.rendering import HtmlRoute, render
 
@@ -46,10 +48,20 @@ def login(request: Request, form: FormDep) -> Response:
     """Check the password, set the session cookie and go where the user was going."""
     next_path = _local(form.get("next", "/"))
     user = form.get("user", "")
+    address = request.client.host if request.client else "unknown"
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.wait_s(user, address)
+    if wait > 0:
+        message = f"too many failed logins: try again in {math.ceil(wait)} s"
+        response = _login_form(request, next_path, user=user, error=message, status=429)
+        response.headers["retry-after"] = str(math.ceil(wait))
+        return response
     try:
         token, _ = _access(request).login(user, form.get("password", ""))
     except (Unauthorized, InvalidInput) as exc:
+        throttle.failed(user, address)
         return _login_form(request, next_path, user=user, error=exc.message, status=401)
+    throttle.succeeded(user, address)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
