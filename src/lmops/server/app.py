@@ -16,6 +16,7 @@ from lmops.governance.access import AccessStore
 from lmops.registry.store import RegistryStore
 from lmops.server import actor, retention, webhook_worker
 from lmops.server.deps import Services
+from lmops.server.throttle import LoginThrottle
 from lmops.server.errors import install_error_handlers
 from lmops.server.routers import (
     access,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access=AccessStore(engine),
         auth=settings.auth != "off",
     )
+    app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     system.install_request_metrics(app)
     actor.install(app)
