@@ -20,6 +20,7 @@ LAYERS = {
     "tracing": 2,
     "data": 3,  # datasets are made from traces too
     "registry": 3,  # versions come from runs' artifacts
+    "prompts": 3,  # versions, aliases and rendering over the store
     "tuning": 4,  # builds and fine-tunes models, registers them
     "governance": 4,  # cards, lineage and policies read every stage
     "client": 5,

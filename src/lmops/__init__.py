@@ -51,6 +51,9 @@ _LAZY = {
     "register_endpoint": "lmops.registry.sdk",
     "get_model_version": "lmops.registry.sdk",
     "set_model_alias": "lmops.registry.sdk",
+    "load_prompt": "lmops.prompts.sdk",
+    "register_prompt": "lmops.prompts.sdk",
+    "set_prompt_alias": "lmops.prompts.sdk",
     "Settings": "lmops.core.settings",
     "parse_uri": "lmops.core.uris",
 }
@@ -72,6 +75,7 @@ __all__ = [
     "instrument",
     "list_experiments",
     "load_model",
+    "load_prompt",
     "log_artifact",
     "log_feedback",
     "log_metric",
@@ -81,10 +85,12 @@ __all__ = [
     "parse_uri",
     "register_endpoint",
     "register_model",
+    "register_prompt",
     "search_runs",
     "search_traces",
     "set_experiment",
     "set_model_alias",
+    "set_prompt_alias",
     "set_tag",
     "set_tags",
     "span",
@@ -140,6 +146,11 @@ if TYPE_CHECKING:
         set_tag,
         set_tags,
         start_run,
+    )
+    from lmops.prompts.sdk import (
+        load_prompt,
+        register_prompt,
+        set_prompt_alias,
     )
     from lmops.registry.sdk import (
         get_model_version,

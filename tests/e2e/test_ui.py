@@ -211,7 +211,9 @@ def test_navigation_and_not_found(tab: Tab) -> None:
     page.click("nav.sidebar >> text=Datasets")
     expect(page.locator("main h1")).to_have_text("Datasets")
     page.click("nav.sidebar >> text=Prompts")
-    expect(page.locator("main")).to_contain_text("Prompts are not built yet in this version")
+    expect(page.locator("main h1")).to_have_text("Prompts")
+    page.click("nav.sidebar >> text=Evaluation")
+    expect(page.locator("main")).to_contain_text("Evaluation are not built yet in this version")
     page.click("nav.sidebar >> text=Monitoring")
     expect(page.locator("main")).to_contain_text("Monitoring are not built yet")
     assert tab.errors == []

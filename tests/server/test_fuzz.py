@@ -117,11 +117,13 @@ def test_no_route_answers_500(client: TestClient, tmp_path: Path) -> None:
     exp = client.post("/api/v1/experiments", json={"name": "fuzz"}).json()
     run = client.post("/api/v1/runs", json={"experiment_id": exp["id"]}).json()
     services = client.app.state.services  # type: ignore[attr-defined]
-    # a dataset and a model named "1", each with a version 1 (and the model an alias "1"):
+    # a dataset, a model and a prompt named "1", each with a version 1 (and an alias "1"):
     # "1" in every path slot reaches rows, diffs, versions, aliases, lineage, pages
     import_source(services.data, "1", pa.table({"text": ["a"]}))
     register_directory(services.registry, "1", fake_model_dir(tmp_path / "model"))
     services.registry.set_alias("1", "1", 1)
+    services.prompts.create_version("1", template="{{ a }}")
+    services.prompts.set_alias("1", "1", 1)
     # a webhook (its id reaches get, delete and deliveries) whose deliveries fail at once
     hook = WebhookStore(services.engine).create(f"http://127.0.0.1:{free_port()}/", ["*"])
     failures = []

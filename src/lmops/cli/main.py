@@ -18,6 +18,7 @@ from lmops.cli import (
     demo,
     lineage,
     models,
+    prompts,
     server,
     tracing,
     tracking,
@@ -58,6 +59,7 @@ cli.add_command(tracking.experiments)
 cli.add_command(tracking.runs)
 cli.add_command(data.data)
 cli.add_command(models.models)
+cli.add_command(prompts.prompts)
 cli.add_command(audit.audit)
 cli.add_command(lineage.lineage)
 cli.add_command(tracing.traces)

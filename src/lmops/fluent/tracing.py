@@ -242,15 +242,23 @@ def update_current_trace(
     tags: dict[str, str] | None = None,
     metadata: dict[str, Any] | None = None,
     environment: str | None = None,
+    prompt_version: str | None = None,
 ) -> None:
-    """Set who and what the current trace is about (user, session, tags, metadata)."""
+    """Set who and what the current trace is about (user, session, tags, metadata), and
+    the prompt version it used (`prompts:/name/3`, e.g. `prompt.uri`), so that traces,
+    feedback and evaluations can be grouped by prompt version."""
     live = current_span()
     if live is None:
         raise InvalidInput(
             "no current trace: call this inside @lmops.trace or lmops.span", field="trace"
         )
     live.trace.update(
-        user=user, session=session, environment=environment, tags=tags, metadata=metadata
+        user=user,
+        session=session,
+        environment=environment,
+        tags=tags,
+        metadata=metadata,
+        prompt_version=prompt_version,
     )
 
 

@@ -13,10 +13,10 @@ from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
 from lmops.governance.access import AccessStore
+from lmops.prompts.store import PromptStore
 from lmops.registry.store import RegistryStore
 from lmops.server import actor, retention, webhook_worker
 from lmops.server.deps import Services
-from lmops.server.throttle import LoginThrottle
 from lmops.server.errors import install_error_handlers
 from lmops.server.routers import (
     access,
@@ -24,12 +24,14 @@ from lmops.server.routers import (
     data,
     models,
     otlp,
+    prompts,
     system,
     tracing,
     tracking,
     transitions,
     webhooks,
 )
+from lmops.server.throttle import LoginThrottle
 from lmops.server.ui import pages
 from lmops.store import open_engine
 from lmops.tracing.store import TracingStore
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracing=TracingStore(engine),
         data=DataStore(engine, artifacts),
         registry=RegistryStore(engine, artifacts),
+        prompts=PromptStore(engine),
         access=AccessStore(engine),
         auth=settings.auth != "off",
     )
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(otlp.router)
     app.include_router(data.router)
     app.include_router(models.router)
+    app.include_router(prompts.router)
     app.include_router(audit.router)
     app.include_router(access.router)
     app.include_router(webhooks.router)

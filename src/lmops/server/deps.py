@@ -16,6 +16,7 @@ from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
 from lmops.governance.access import AccessStore
 from lmops.governance.cards import Stores
+from lmops.prompts.store import PromptStore
 from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
 from lmops.server.auth import Principal
@@ -34,6 +35,7 @@ class Services:
     tracing: TracingStore
     data: DataStore
     registry: RegistryStore
+    prompts: PromptStore
     access: AccessStore
     auth: bool
     """Whether callers must authenticate (LMOPS_AUTH=on, or `lmops server` beyond loopback)."""
@@ -76,6 +78,10 @@ def data_store(request: Request) -> DataStore:
 
 def registry_store(request: Request) -> RegistryStore:
     return services(request).registry.in_project(project(request))
+
+
+def prompt_store(request: Request) -> PromptStore:
+    return services(request).prompts.in_project(project(request))
 
 
 def project_stores(request: Request) -> Stores:
@@ -152,6 +158,7 @@ ArtifactsDep = Annotated[ArtifactStore, Depends(artifact_store)]
 DataDep = Annotated[DataStore, Depends(data_store)]
 VersionDep = Annotated[DatasetVersion, Depends(dataset_version)]
 RegistryDep = Annotated[RegistryStore, Depends(registry_store)]
+PromptDep = Annotated[PromptStore, Depends(prompt_store)]
 StoresDep = Annotated[Stores, Depends(project_stores)]
 ModelVersionDep = Annotated[ModelVersion, Depends(model_version)]
 CardRevisionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]

@@ -9,6 +9,7 @@ def target_metadata() -> MetaData:
     """Import each stage's tables module and return the metadata they share."""
     import lmops.data.tables
     import lmops.governance.tables
+    import lmops.prompts.tables
     import lmops.registry.tables
     import lmops.store.audit
     import lmops.store.lineage

@@ -50,8 +50,11 @@ class LiveTrace:
         environment: str | None = None,
         tags: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
+        prompt_version: str | None = None,
     ) -> None:
         ctx = self.context
+        if prompt_version is not None:
+            ctx.prompt_version = prompt_version
         if user is not None:
             ctx.user_id = user
         if session is not None:

@@ -16,7 +16,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("Experiments", "/experiments", True, "runs, params, metrics and artifacts"),
     Stage("Datasets", "/datasets", True, "versioned datasets, profiles and transforms"),
-    Stage("Prompts", "/prompts", False, "prompt templates, versions and aliases"),
+    Stage("Prompts", "/prompts", True, "prompt templates, versions and aliases"),
     Stage("Fine-tuning", "/fine-tuning", False, "fine-tuning jobs and hyperparameter search"),
     Stage("Evaluation", "/evaluation", False, "scorers, evaluations and comparisons"),
     Stage("Models", "/models", True, "the model registry: versions, aliases, approvals"),
