@@ -63,8 +63,8 @@ def populate_transitions(registered: list[ModelVersion]) -> list[Transition]:
         )
     *others, chosen = registered
     registry.update_version(chosen.uri, tags={"reviewed": "alice"})
-    generate_card(stores, chosen.uri)
     attach_result(registry, chosen, name, value, source)
+    generate_card(stores, chosen.uri)  # after the result, so the card lists it
     with acting_as("alice"):
         asked = request_transition(
             registry, chosen.uri, PROTECTED, "Reviewed, evaluated and carded: ready to serve."

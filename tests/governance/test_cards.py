@@ -14,6 +14,7 @@ from lmops.data.importing import import_source
 from lmops.data.store import DataStore
 from lmops.governance.cards import Stores, edit_card, generate_card
 from lmops.registry import registering
+from lmops.registry.results import attach_result
 from lmops.registry.store import RegistryStore
 from lmops.store.audit import search
 from lmops.store.lineage import add_edge
@@ -51,7 +52,7 @@ def test_a_card_tells_where_the_model_came_from(stores: Stores, tmp_path: Path) 
     assert f"Run **sft-lr-3e-4** (`runs:/{run.id}`) in experiment **sft**." in text
     assert "| lr | 0.0003 |" in text and "| epochs | 3 |" in text
     assert "| `datasets:/qa-train/1` | 3 | import | trained_on |" in text
-    assert "| rougeL | 0.41 |" in text and "## Licence\n\nmit" in text
+    assert "| rougeL | 0.41 | tag eval.rougeL |" in text and "## Licence\n\nmit" in text
     assert "_To be written: who should use this model" in text
 
     edited = stores.registry.save_card(version.id, text + "\nReviewed.\n", generated=False)
@@ -71,6 +72,21 @@ def test_an_imported_model_card_says_so(stores: Stores, tmp_path: Path) -> None:
     text = generate_card(stores, "models:/m/1").markdown
     assert "Not produced by a tracked run" in text
     assert "No dataset version is linked" in text and "No evaluation results" in text
+
+
+def test_a_card_lists_attached_results_before_eval_tags(stores: Stores, tmp_path: Path) -> None:
+    """Attached results are what policies read; a tag naming the same metric is not repeated."""
+    version = registering.register_directory(stores.registry, "m", fake_model_dir(tmp_path / "m"))
+    stores.registry.update_version(version.uri, tags={"eval.rougeL": "0.2", "eval.bleu": "11"})
+    attach_result(stores.registry, version, "rougeL", 0.34, "runs:/abc")
+    attach_result(stores.registry, version, "exact_match", 0.5)
+    text = generate_card(stores, "models:/m/1").markdown
+    evaluation = text.split("## Evaluation\n\n")[1].split("\n\n")[0]
+    assert evaluation.splitlines()[2:] == [
+        "| exact_match | 0.5 | attached |",
+        "| rougeL | 0.34 | runs:/abc |",
+        "| bleu | 11 | tag eval.bleu |",
+    ]
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\n\t\n"])

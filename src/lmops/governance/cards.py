@@ -2,8 +2,8 @@
 
 The card is markdown: what the model is (its format record), where it came from (the run
 that produced it, with params and metrics; the dataset versions that fed the run or the
-version; the base model), its evaluation results (the version's `eval.*` tags until the
-evaluation stage attaches results), and sections people fill in (intended use,
+version; the base model), its evaluation results (the results attached to the version,
+which policies read, and its `eval.*` tags), and sections people fill in (intended use,
 limitations). Saving it makes a new revision; editing keeps every earlier one.
 
 A card describes only what its stores' project holds. A run, dataset version or base
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from lmops.core.errors import InvalidInput, LmopsError
 from lmops.data.store import DataStore
 from lmops.registry.entities import ModelCard, ModelVersion
+from lmops.registry.results import list_results
 from lmops.registry.store import RegistryStore
 from lmops.store.lineage import Edge, edges
 from lmops.tracking.entities import Run
@@ -61,7 +62,7 @@ def render_card(stores: Stores, version: ModelVersion) -> str:
         _training(stores, run, linked=run_edge is not None),
         _data(stores, upstream, run),
         _base(stores, version),
-        _evaluation(version),
+        _evaluation(stores.registry, version),
         f"## Intended use\n\n{TODO.format(what='who should use this model, and for what')}",
         f"## Limitations\n\n{TODO.format(what='where it fails, known biases, out-of-scope uses')}",
         f"## Licence\n\n{version.format.license or TODO.format(what='the licence')}",
@@ -161,13 +162,19 @@ def _base(stores: Stores, version: ModelVersion) -> str:
     return ""
 
 
-def _evaluation(version: ModelVersion) -> str:
-    results = sorted(
-        (k[len(EVAL_PREFIX) :], v) for k, v in version.tags.items() if k.startswith(EVAL_PREFIX)
+def _evaluation(registry: RegistryStore, version: ModelVersion) -> str:
+    """Attached results (what policies read), then `eval.*` tags they do not repeat."""
+    attached = list_results(registry, version)
+    rows = [(r.name, f"{r.value:g}", r.source or "attached") for r in attached]
+    named = {r.name for r in attached}
+    rows += sorted(
+        (k[len(EVAL_PREFIX) :], v, f"tag {k}")
+        for k, v in version.tags.items()
+        if k.startswith(EVAL_PREFIX) and k[len(EVAL_PREFIX) :] not in named
     )
-    if not results:
+    if not rows:
         return "## Evaluation\n\nNo evaluation results are attached yet."
-    return "## Evaluation\n\n" + _table(("Metric", "Value"), results)
+    return "## Evaluation\n\n" + _table(("Metric", "Value", "Source"), rows)
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
