@@ -66,6 +66,8 @@ def test_list_show_and_delete(store: TracingStore) -> None:
     assert out.splitlines()[1].split()[0] == new
     code, out = run_cli("traces", "list", "--since", "1h", "--json")
     assert [t["trace_id"] for t in json.loads(out)] == [new]
+    code, out = run_cli("traces", "list", "--prompt", "prompts:/qa/1", "--json")
+    assert (code, json.loads(out)) == (0, [])  # neither used a registered prompt
     code, out = run_cli("traces", "show", new)
     assert code == 0
     assert "  - new (UNKNOWN) 120 ms [UNSET]" in out

@@ -90,3 +90,6 @@ def test_a_trace_records_the_prompt_version() -> None:
     lmops.flush_traces()
     page = lmops.search_traces(tags={"test": tag})
     assert [t.prompt_version for t in page.traces] == ["prompts:/qa/1"]
+    # and traces group by the prompt version they used
+    assert len(lmops.search_traces(prompt_version="prompts:/qa/1").traces) == 1
+    assert lmops.search_traces(prompt_version="prompts:/qa/2").traces == []

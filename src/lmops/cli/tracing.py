@@ -44,6 +44,7 @@ def traces() -> None:
 @traces.command("list")
 @click.option("--user", help="Only this user's traces.")
 @click.option("--session", help="Only this session's traces.")
+@click.option("--prompt", "prompt_version", help="Only traces that used this prompt version.")
 @click.option("--name", help="Only traces with this root span name.")
 @click.option("--status", type=click.Choice(["OK", "ERROR", "UNSET"]))
 @click.option("--since", help="Only traces newer than this age, e.g. 24h.")
@@ -53,6 +54,7 @@ def traces() -> None:
 def list_traces(
     user: str | None,
     session: str | None,
+    prompt_version: str | None,
     name: str | None,
     status: str | None,
     since: str | None,
@@ -65,6 +67,7 @@ def list_traces(
         {
             "user_id": user,
             "session_id": session,
+            "prompt_version": prompt_version,
             "name": name,
             "status": status,
             "text": text,

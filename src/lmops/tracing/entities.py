@@ -205,6 +205,8 @@ class TraceQuery(BaseModel):
     status: SpanStatus | None = None
     user_id: str | None = None
     session_id: str | None = None
+    prompt_version: str | None = None  # prompts:/qa/3: group traces by the prompt they used
+    model_version: str | None = None  # models:/chat/2
     tags: dict[str, str] = Field(default_factory=dict)
     model: str | None = None
     min_latency_ms: float | None = Field(default=None, ge=0)

@@ -63,6 +63,8 @@ def trace_filters(q: TraceQuery, project: str) -> list[ColumnElement[bool]]:
         (traces.c.name, q.name),
         (traces.c.user_id, q.user_id),
         (traces.c.session_id, q.session_id),
+        (traces.c.prompt_version, q.prompt_version),
+        (traces.c.model_version, q.model_version),
     ):
         if value is not None:
             where.append(column == check_text(value, column.name))
