@@ -23,6 +23,7 @@ LAYERS = {
     "prompts": 3,  # versions, aliases and rendering over the store
     "tuning": 4,  # builds and fine-tunes models, registers them
     "governance": 4,  # cards, lineage and policies read every stage
+    "serving": 4,  # serves registered versions and traces each request
     "client": 5,
     "fluent": 6,
     "server": 7,

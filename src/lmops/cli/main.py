@@ -20,6 +20,7 @@ from lmops.cli import (
     models,
     prompts,
     server,
+    serving,
     tracing,
     tracking,
     transitions,  # noqa: F401  (adds policy, result, transition to `lmops models`)
@@ -53,6 +54,7 @@ def cli() -> None:
 
 
 cli.add_command(server.server)
+cli.add_command(serving.serve)
 cli.add_command(demo.demo)
 cli.add_command(db.db)
 cli.add_command(tracking.experiments)

@@ -18,6 +18,7 @@ from lmops.fluent import backends
 from lmops.fluent.exporter import ExportStats, SpanExporter
 from lmops.tracing.entities import Feedback, SpanType, TraceDetail, TracePage, TraceQuery
 from lmops.tracing.live import LiveSpan, current_span
+from lmops.tracing.rows import SpanRow
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -278,6 +279,11 @@ def with_current_context(fn: Callable[..., T]) -> Callable[..., T]:
 def get_current_trace_id() -> str | None:
     live = current_span()
     return live.trace_id if live is not None else None
+
+
+def export_span(row: SpanRow) -> None:
+    """Queue a span finished elsewhere (a model server's request) for export."""
+    _span_exporter().put(row)
 
 
 def flush_traces() -> None:
