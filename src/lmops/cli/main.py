@@ -16,6 +16,7 @@ from lmops.cli import (
     data_prep,  # noqa: F401  (adds its commands to `lmops data`)
     db,
     demo,
+    endpoints,
     lineage,
     models,
     prompts,
@@ -70,6 +71,8 @@ cli.add_command(webhooks.webhooks)
 cli.add_command(access.users)
 cli.add_command(access.projects)
 cli.add_command(access.keys)
+cli.add_command(endpoints.endpoints)
+access.keys.add_command(endpoints.key_limits)
 
 
 def main() -> None:

@@ -86,7 +86,9 @@ def serve(
         max_queue=max_queue,
         metrics=metrics,
     )
-    service = OpenAIService([model], metrics=metrics, record=export_span if trace else None)
+    service = OpenAIService(
+        [model], metrics=metrics, record=(lambda row, _: export_span(row)) if trace else None
+    )
     ids = ", ".join(m.id for m in service.models())
     click.echo(f"serving {ids} ({model.version}) on http://{host}:{port}/v1", err=True)
     try:

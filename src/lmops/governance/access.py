@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,6 +97,7 @@ class Identity:
     project: str
     role: Role
     superuser: bool
+    key_id: str | None = None  # the API key it authenticated with (None for a session)
 
 
 class AccessStore:
@@ -367,7 +368,7 @@ class AccessStore:
                 raise Unauthorized(f"API key {row['prefix']}... expired")
             identity = self._identity(conn, row["user_name"], row["project"])
         self._touch_key(row["id"], row["last_used_at"])
-        return identity
+        return replace(identity, key_id=row["id"])
 
     def _touch_key(self, key_id: str, last_used: datetime | None) -> None:
         """Note when a key was last used, at most once a minute (not a write per request)."""

@@ -85,4 +85,6 @@ def _authenticate(access: AccessStore, request: Request) -> Principal | None:
 
 
 def principal_of(identity: Identity) -> Principal:
-    return Principal(identity.user, identity.project, identity.role, identity.superuser)
+    return Principal(
+        identity.user, identity.project, identity.role, identity.superuser, identity.key_id
+    )

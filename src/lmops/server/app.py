@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from lmops._version import __version__
 from lmops.artifacts import open_artifact_store
@@ -15,14 +15,17 @@ from lmops.data.store import DataStore
 from lmops.governance.access import AccessStore
 from lmops.prompts.store import PromptStore
 from lmops.registry.store import RegistryStore
-from lmops.server import actor, retention, webhook_worker
+from lmops.server import actor, gateway, retention, webhook_worker
+from lmops.server.auth import authorize
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
 from lmops.server.routers import (
     access,
     audit,
     data,
+    endpoints,
     models,
+    openai,
     otlp,
     prompts,
     system,
@@ -33,7 +36,9 @@ from lmops.server.routers import (
 )
 from lmops.server.throttle import LoginThrottle
 from lmops.server.ui import pages
+from lmops.serving.store import EndpointStore, LimitStore
 from lmops.store import open_engine
+from lmops.tracing.prices import PriceStore
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
@@ -42,7 +47,10 @@ from lmops.tracking.store import TrackingStore
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background tasks that run while the app serves: retention and webhooks."""
     async with retention.lifespan(app), webhook_worker.lifespan(app):
-        yield
+        try:
+            yield
+        finally:
+            app.state.openai.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,11 +85,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry=RegistryStore(engine, artifacts),
         prompts=PromptStore(engine),
         access=AccessStore(engine),
+        endpoints=EndpointStore(engine),
         auth=settings.auth != "off",
     )
     app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     system.install_request_metrics(app)
+    app.state.openai = gateway.build(
+        settings,
+        app.state.services.registry,
+        app.state.services.tracing,
+        app.state.services.endpoints,
+        LimitStore(engine),
+        PriceStore(engine),
+        app.state.prometheus,
+    )
     actor.install(app)
     app.include_router(system.health_router)
     app.include_router(system.metrics_router)
@@ -96,5 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)
     app.include_router(webhooks.router)
     app.include_router(transitions.router)
+    app.include_router(endpoints.router)
+    app.include_router(openai.router, dependencies=[Depends(authorize)])
+    openai.install_openai_errors(app)
     pages.install(app)
     return app

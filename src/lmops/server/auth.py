@@ -33,6 +33,7 @@ class Principal:
     project: str
     role: Role
     superuser: bool = False
+    key_id: str | None = None  # set when the caller authenticated with an API key
 
 
 def anonymous(project: str = DEFAULT_PROJECT) -> Principal:

@@ -20,6 +20,7 @@ from lmops.prompts.store import PromptStore
 from lmops.registry.entities import ModelCard, ModelVersion
 from lmops.registry.store import RegistryStore
 from lmops.server.auth import Principal
+from lmops.serving.store import EndpointStore
 from lmops.tracing.store import TracingStore
 from lmops.tracking.store import TrackingStore
 
@@ -37,6 +38,7 @@ class Services:
     registry: RegistryStore
     prompts: PromptStore
     access: AccessStore
+    endpoints: EndpointStore
     auth: bool
     """Whether callers must authenticate (LMOPS_AUTH=on, or `lmops server` beyond loopback)."""
 
@@ -162,3 +164,7 @@ PromptDep = Annotated[PromptStore, Depends(prompt_store)]
 StoresDep = Annotated[Stores, Depends(project_stores)]
 ModelVersionDep = Annotated[ModelVersion, Depends(model_version)]
 CardRevisionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+
+def endpoint_store(request: Request) -> EndpointStore:
+    return services(request).endpoints.in_project(project(request))

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lmops.core.errors import LmopsError
+from lmops.serving.protocol import OpenAIError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _lmops_error(request: Request, exc: LmopsError) -> JSONResponse:
+    if _openai_route(request):
+        body = OpenAIError(exc.status_code, exc.message, type=exc.code).body()
+        return JSONResponse(body, status_code=exc.status_code)
     return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+
+def _openai_route(request: Request) -> bool:
+    """The OpenAI API answers errors in OpenAI's shape (its clients read no other)."""
+    path = request.url.path
+    return path.startswith("/v1/") and not path.startswith("/v1/traces")
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -22,6 +22,7 @@ from typing import Any
 from lmops.serving.text import TextStream
 
 log = logging.getLogger(__name__)
+_GREEDY_BELOW = 1e-5  # temperatures under this sample greedily
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise QueueFull(len(self._waiting), retry_after=1.0)
-            if len(self._waiting) >= self.max_queue:
+            # Only sequences beyond the free slots wait: max_queue 0 still admits into a free slot.
+            free = max(0, self.max_batch - len(self._active))
+            if len(self._waiting) >= self.max_queue + free:
                 rounds = len(self._waiting) / self.max_batch + 1
                 raise QueueFull(len(self._waiting), retry_after=max(1.0, rounds * 2))
             self._waiting.append(seq)
@@ -214,7 +217,7 @@ class Batcher:
             **{self._cache_arg: cache},
             **kwargs,
         )
-        return out.logits[:, -1, :].float(), out.past_key_values
+        return out.logits[:, -1, :].float(), getattr(out, self._cache_arg)
 
     def _adapters(self, rows: list[Sequence]) -> list[str] | None:
         if not any(seq.adapter for seq in rows):
@@ -331,8 +334,8 @@ class Batcher:
         chosen = logits.argmax(dim=-1).cpu()
         for row, seq in enumerate(rows):
             s = seq.sampling
-            if s.temperature == 0:
-                continue
+            if s.temperature < _GREEDY_BELOW:
+                continue  # as good as greedy, and dividing by it would overflow the logits
             scores = logits[row] / s.temperature
             probs = torch.softmax(scores, dim=-1)
             if s.top_p < 1.0:

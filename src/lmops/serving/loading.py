@@ -30,10 +30,33 @@ def open_local(
 
     The served model ids are the registered names: the base's, and each adapter's.
     """
+    return load_local(
+        store,
+        store.get_version(uri),
+        cache,
+        adapters=[store.get_version(a) for a in adapters or []],
+        device=device,
+        max_batch=max_batch,
+        max_queue=max_queue,
+        metrics=metrics,
+    )
+
+
+def load_local(
+    store: RegistryStore,
+    version: ModelVersion,
+    cache: Path,
+    *,
+    adapters: list[ModelVersion] | None = None,
+    device: str = "cpu",
+    max_batch: int = 32,
+    max_queue: int = 256,
+    metrics: ServingMetrics | None = None,
+) -> LocalModel:
+    """`open_local` for versions already looked up."""
     if device not in DEVICES:
         raise InvalidInput(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
-    version = store.get_version(uri)
-    adapter_versions = [store.get_version(a) for a in adapters or []]
+    adapter_versions = list(adapters or [])
     base = version
     if version.format.kind == "adapter":
         adapter_versions.insert(0, version)

@@ -4,7 +4,7 @@ serving route answers with (`{"error": {"message", "type", "param", "code"}}`)."
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -70,7 +70,7 @@ class _Request(BaseModel):
     top_p: float = Field(default=1.0, gt=0, le=1)
     n: int = Field(default=1, ge=1, le=MAX_N)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)  # what torch can seed with
     user: str | None = Field(default=None, max_length=500)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -172,8 +172,35 @@ def parse(raw: bytes, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        param = ".".join(str(part) for part in first["loc"]) or None
+        param = _param(model, first["loc"])
         message = first["msg"]
         if first["type"] == "missing":
             message = "you must provide this field"
         raise OpenAIError(400, f"Invalid value for '{param}': {message}", param=param) from exc
+
+
+def _param(model: type[BaseModel], loc: tuple[int | str, ...]) -> str | None:
+    """The dotted path of the field an error is about, without the union member pydantic
+    puts in it: `stop.str` is the field `stop`."""
+    parts: list[str] = []
+    fields: dict[str, Any] | None = model.model_fields
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(str(part))
+            continue
+        if fields is None or part not in fields:
+            break
+        parts.append(part)
+        fields = _fields_within(fields[part].annotation)
+    return ".".join(parts) or None
+
+
+def _fields_within(annotation: Any) -> dict[str, Any] | None:
+    """The fields of the model an annotation holds (`list[ChatMessage]`), if it holds one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return dict(annotation.model_fields)
+    for arg in get_args(annotation):
+        found = _fields_within(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,6 +1,7 @@
-"""The OpenAI API over a set of backends: routes a request by its `model`, counts it in the
-metrics, and records it as a GenAI span (tokens, latency, time to first token, the model
-version that answered, the caller's prompt version and user).
+"""The OpenAI API over routed backends: finds who answers a request's `model`, applies the
+caller's limits, the guard and the response cache, counts the request in the metrics and
+records it as a GenAI span (tokens, latency, time to first token, the model version that
+answered, the endpoint, the caller's prompt version and user).
 
 The server's routes parse bodies and hand them here; this module has no web framework in it.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, cast
 
 from lmops.serving.backends import Backend, ServedModel
+from lmops.serving.cache import ResponseCache
+from lmops.serving.limits import Limiter
 from lmops.serving.metrics import ServingMetrics
 from lmops.serving.protocol import (
     ChatRequest,
@@ -26,110 +29,221 @@ from lmops.tracing.entities import SpanStatus, SpanType
 from lmops.tracing.live import LiveSpan
 from lmops.tracing.rows import SpanRow
 
-SpanSink = Callable[[SpanRow], None]
+SpanSink = Callable[[SpanRow, str], None]  # a finished span and its project
+AnyRequest = ChatRequest | CompletionRequest | EmbeddingRequest
+R = TypeVar("R", bound=ChatRequest | CompletionRequest | EmbeddingRequest)
 _ROUTES = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asked, as far as tracing is concerned."""
+    """Who asked: the key that limits apply to, its project, and what tracing records."""
 
+    project: str = "default"
+    key_id: str | None = None
     user: str | None = None
     prompt_version: str | None = None
+
+
+@dataclass
+class Target:
+    """Where a request goes: a backend, the model id it answers to there (`served`), and the
+    name the client used (an endpoint's name, or `served.id` itself)."""
+
+    backend: Backend
+    served: ServedModel
+    name: str
     endpoint: str | None = None
+    cache: bool = False
+    release: Callable[[], None] = field(default=lambda: None)
 
 
-class OpenAIService:
-    def __init__(
-        self,
-        backends: list[Backend],
-        *,
-        metrics: ServingMetrics | None = None,
-        record: SpanSink | None = None,
-        provider: str = "lmops",
-    ) -> None:
+class Router(Protocol):
+    async def route(self, request: AnyRequest, caller: Caller) -> Target: ...
+
+    def models(self, caller: Caller) -> list[ServedModel]: ...
+
+    def forget(self, project: str, name: str) -> None:
+        """Drop what is cached about model `name` (its endpoint was just changed)."""
+
+    def close(self) -> None: ...
+
+
+class Guard(Protocol):
+    """Checks a request before it runs and an answer before it leaves; raises OpenAIError
+    to refuse. The gateway's hook for guardrails."""
+
+    def check_input(self, request: AnyRequest, caller: Caller) -> None: ...
+
+    def check_output(self, text: str, caller: Caller) -> None: ...
+
+
+class NoGuard:
+    def check_input(self, request: AnyRequest, caller: Caller) -> None:
+        return None
+
+    def check_output(self, text: str, caller: Caller) -> None:
+        return None
+
+
+class StaticRouter:
+    """A fixed set of backends, each answering to its own model ids (`lmops serve`)."""
+
+    def __init__(self, backends: list[Backend]) -> None:
         self._backends = backends
-        self.metrics = metrics or ServingMetrics()
-        self._record = record
-        self._provider = provider
 
-    def models(self) -> list[ServedModel]:
-        return [m for b in self._backends for m in b.models()]
-
-    def _find(self, model: str) -> tuple[Backend, ServedModel]:
+    async def route(self, request: AnyRequest, caller: Caller) -> Target:
         for backend in self._backends:
             for served in backend.models():
-                if served.id == model:
-                    return backend, served
-        raise model_not_found(model)
+                if served.id == request.model:
+                    return Target(backend, served, request.model)
+        raise model_not_found(request.model)
+
+    def models(self, caller: Caller) -> list[ServedModel]:
+        return [m for b in self._backends for m in b.models()]
+
+    def forget(self, project: str, name: str) -> None:
+        return None
 
     def close(self) -> None:
         for backend in self._backends:
             backend.close()
 
+
+class OpenAIService:
+    def __init__(
+        self,
+        router: Router | list[Backend],
+        *,
+        metrics: ServingMetrics | None = None,
+        record: SpanSink | None = None,
+        limiter: Limiter | None = None,
+        cache: ResponseCache | None = None,
+        guard: Guard | None = None,
+        price: Callable[[str, int, int], float] | None = None,
+        provider: str = "lmops",
+    ) -> None:
+        self.router = StaticRouter(router) if isinstance(router, list) else router
+        self.metrics = metrics or ServingMetrics()
+        self.record = record
+        self.limiter = limiter
+        self.cache = cache
+        self.guard: Guard = guard or NoGuard()
+        self.price = price
+        self.provider = provider
+
+    def models(self, caller: Caller | None = None) -> list[ServedModel]:
+        return self.router.models(caller or Caller())
+
+    def forget_endpoint(self, project: str, name: str) -> None:
+        self.router.forget(project, name)
+
+    def forget_key(self, key_id: str) -> None:
+        if self.limiter is not None:
+            self.limiter.forget(key_id)
+
+    def close(self) -> None:
+        self.router.close()
+        if self.limiter is not None:
+            self.limiter.close()
+
     async def generate(
         self, request: ChatRequest | CompletionRequest, caller: Caller
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         """A chat or text completion: the response body, or SSE bytes when it streams."""
-        backend, served = self._find(request.model)
-        call = _Call(self, request, served, caller)
+        target = await self.router.route(request, caller)
+        call = _Call(self, request, target, caller)
+        streaming = False
         try:
-            if isinstance(request, ChatRequest):
-                answer = await backend.chat(request)
+            self._admit(request, caller)
+            cache_key = None
+            if target.cache and self.cache is not None and not request.stream:
+                cache_key = ResponseCache.key(f"{caller.project}/{target.name}", request)
+                cached = self.cache.get(cache_key)
+                if cached is not None:
+                    call.cache_hit = True
+                    call.finished(cached.get("usage") or {}, _texts(cached))
+                    return cached
+            forwarded = _addressed(request, target.served.id)
+            if isinstance(forwarded, ChatRequest):
+                answer = await target.backend.chat(forwarded)
             else:
-                answer = await backend.complete(request)
+                answer = await target.backend.complete(forwarded)
+            if isinstance(answer, dict):
+                answer["model"] = request.model
+                texts = _texts(answer)
+                for text in texts:
+                    self.guard.check_output(text, caller)
+                call.finished(answer.get("usage") or {}, texts)
+                if cache_key is not None and self.cache is not None:
+                    self.cache.put(cache_key, answer)
+                return answer
+            streaming = True
+            return call.sse(answer)
         except OpenAIError as exc:
             call.failed(exc)
             raise
-        if isinstance(answer, dict):
-            call.finished(answer.get("usage") or {}, _texts(answer))
-            return answer
-        return call.sse(answer)
+        finally:
+            if not streaming:
+                target.release()
 
     async def embed(self, request: EmbeddingRequest, caller: Caller) -> dict[str, Any]:
-        backend, served = self._find(request.model)
-        call = _Call(self, request, served, caller)
+        target = await self.router.route(request, caller)
+        call = _Call(self, request, target, caller)
         try:
-            answer = await backend.embed(request)
+            self._admit(request, caller)
+            answer = await target.backend.embed(_addressed(request, target.served.id))
+            answer["model"] = request.model
+            call.finished(answer.get("usage") or {}, None)
+            return answer
         except OpenAIError as exc:
             call.failed(exc)
             raise
-        call.finished(answer.get("usage") or {}, None)
-        return answer
+        finally:
+            target.release()
+
+    def _admit(self, request: AnyRequest, caller: Caller) -> None:
+        if self.limiter is not None and caller.key_id is not None:
+            self.limiter.admit(caller.key_id)
+        self.guard.check_input(request, caller)
+
+
+def _addressed(request: R, model: str) -> R:
+    if request.model == model:
+        return request
+    return cast(R, request.model_copy(update={"model": model}))
 
 
 class _Call:
-    """One request being answered: its metrics and its span."""
+    """One request being answered: its metrics, its charge against the key, its span."""
 
     def __init__(
-        self,
-        service: OpenAIService,
-        request: ChatRequest | CompletionRequest | EmbeddingRequest,
-        served: ServedModel,
-        caller: Caller,
+        self, service: OpenAIService, request: AnyRequest, target: Target, caller: Caller
     ) -> None:
         self.service = service
         self.request = request
-        self.served = served
+        self.target = target
+        self.caller = caller
         self.started = time.perf_counter()
         self.route = _ROUTES.get(request.kind, "/v1/embeddings")
         self.ttft: float | None = None
-        self.span = self._open_span(caller)
+        self.cache_hit = False
+        self.ended = False
+        self.span = self._open_span()
 
-    def _open_span(self, caller: Caller) -> LiveSpan | None:
-        if self.service._record is None:
+    def _open_span(self) -> LiveSpan | None:
+        if self.service.record is None:
             return None
-        request = self.request
+        request, target = self.request, self.target
         kinds = {"chat": SpanType.CHAT_MODEL, "completion": SpanType.LLM}
         operation = {"chat": "chat", "completion": "text_completion"}.get(
             request.kind, "embeddings"
         )
         live = LiveSpan(f"{operation} {request.model}", kinds.get(request.kind, SpanType.EMBEDDING))
-        live.set_model(request.model, self.service._provider)
+        live.set_model(target.served.id, self.service.provider)
         if isinstance(request, ChatRequest):
-            live.set_inputs(
-                {"messages": [m.model_dump(exclude_none=True) for m in request.messages]}
-            )
+            messages = [m.model_dump(exclude_none=True) for m in request.messages]
+            live.set_inputs({"messages": messages})
         elif isinstance(request, CompletionRequest):
             live.set_inputs({"prompt": request.text()})
         else:
@@ -138,6 +252,7 @@ class _Call:
         if not isinstance(request, EmbeddingRequest):
             attributes.update(
                 {
+                    "gen_ai.request.model": request.model,
                     "gen_ai.request.temperature": request.temperature,
                     "gen_ai.request.top_p": request.top_p,
                     "gen_ai.request.max_tokens": request.output_limit(),
@@ -147,9 +262,11 @@ class _Call:
             if request.seed is not None:
                 attributes["gen_ai.request.seed"] = request.seed
         live.set_attributes(attributes)
-        live.trace.update(user=caller.user or request.user, prompt_version=caller.prompt_version)
-        live.trace.context.model_version = self.served.version
-        live.trace.context.endpoint = caller.endpoint
+        live.trace.update(
+            user=self.caller.user or request.user, prompt_version=self.caller.prompt_version
+        )
+        live.trace.context.model_version = target.served.version
+        live.trace.context.endpoint = target.endpoint
         return live
 
     def first_token(self) -> None:
@@ -158,14 +275,23 @@ class _Call:
             self.service.metrics.ttft.labels(self.request.model).observe(self.ttft)
 
     def finished(self, usage: dict[str, Any], texts: list[str] | None) -> None:
-        m, model = self.service.metrics, self.request.model
+        if self.ended:
+            return
+        self.ended = True
+        service, model = self.service, self.request.model
+        m = service.metrics
         elapsed = time.perf_counter() - self.started
         m.requests.labels(model, self.route, "200").inc()
         m.latency.labels(model, self.route).observe(elapsed)
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
+        if self.cache_hit:
+            prompt = completion = 0  # nothing ran
         m.input_tokens.labels(model).inc(prompt)
         m.output_tokens.labels(model).inc(completion)
+        if service.limiter is not None and self.caller.key_id is not None:
+            cost = service.price(self.target.served.id, prompt, completion) if service.price else 0
+            service.limiter.charge(self.caller.key_id, prompt, completion, cost)
         if self.span is not None:
             self.span.set_usage(input=prompt, output=completion)
             if texts is not None:
@@ -174,29 +300,34 @@ class _Call:
                 self.span.set_attribute(
                     "gen_ai.response.time_to_first_token_ms", round(self.ttft * 1000, 3)
                 )
+            if self.cache_hit:
+                self.span.set_attribute("lmops.cache_hit", True)
             self._end()
 
     def failed(self, exc: OpenAIError) -> None:
+        if self.ended:
+            return
+        self.ended = True
         self.service.metrics.requests.labels(self.request.model, self.route, str(exc.status)).inc()
         if self.span is not None:
             self.span.set_status(SpanStatus.ERROR, exc.message)
+            self.span.set_attribute("http.response.status_code", exc.status)
             self._end()
 
     def _end(self) -> None:
-        record = self.service._record
+        record = self.service.record
         if self.span is not None and record is not None:
-            record(self.span.finish())
+            record(self.span.finish(), self.caller.project)
 
     async def sse(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         """Chunks as server-sent events; the trailing usage chunk only if the client asked."""
-        wants_usage = isinstance(self.request, ChatRequest | CompletionRequest) and (
-            self.request.include_usage()
-        )
+        request = self.request
+        wants_usage = not isinstance(request, EmbeddingRequest) and request.include_usage()
         usage: dict[str, Any] = {}
         texts: dict[int, str] = {}
-        done = False
         try:
             async for chunk in chunks:
+                chunk["model"] = request.model
                 if chunk.get("usage") and not chunk.get("choices"):
                     usage = chunk["usage"]
                     if not wants_usage:
@@ -205,22 +336,25 @@ class _Call:
                     piece = _piece(choice)
                     if piece:
                         self.first_token()
-                        texts[choice.get("index", 0)] = (
-                            texts.get(choice.get("index", 0), "") + piece
-                        )
+                        index = choice.get("index", 0)
+                        texts[index] = texts.get(index, "") + piece
                 yield _event(chunk)
-            done = True
+            for text in texts.values():
+                self.service.guard.check_output(text, self.caller)
+            self.finished(usage, [texts[i] for i in sorted(texts)])
+            yield b"data: [DONE]\n\n"
         except OpenAIError as exc:  # the status line is gone: the error travels as an event
             self.failed(exc)
             yield _event(exc.body())
             return
         finally:
-            if not done and self.span is not None and self.span.status == SpanStatus.UNSET:
-                self.span.set_status(SpanStatus.ERROR, "the client disconnected")
-                self.span.set_usage(input=None, output=None)
-                self._end()
-        self.finished(usage, [texts[i] for i in sorted(texts)])
-        yield b"data: [DONE]\n\n"
+            if not self.ended:  # the client left before the end
+                self.service.metrics.requests.labels(request.model, self.route, "499").inc()
+                self.ended = True
+                if self.span is not None:
+                    self.span.set_status(SpanStatus.ERROR, "the client disconnected")
+                    self._end()
+            self.target.release()
 
 
 def _piece(choice: dict[str, Any]) -> str:

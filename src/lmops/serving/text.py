@@ -39,12 +39,19 @@ class TextStream:
         return self._release()
 
     def finish(self) -> str:
-        """The generation ended: whatever was held back for a possible stop sequence."""
+        """The generation ended: whatever was held back for a possible stop sequence, and
+        bytes of a character that never completed (decoded as the tokenizer decodes them)."""
         if self.stopped:
             return ""
+        before = self._decode(self._ids[self._prefix : self._read])
+        self.text += self._decode(self._ids[self._prefix :])[len(before) :]
+        self._prefix = self._read = len(self._ids)
+        chunk = self._release()
+        if self.stopped:
+            return chunk
         tail = self.text[self._sent :]
         self._sent = len(self.text)
-        return tail
+        return chunk + tail
 
     def _release(self) -> str:
         if self._stops:

@@ -11,6 +11,7 @@ def target_metadata() -> MetaData:
     import lmops.governance.tables
     import lmops.prompts.tables
     import lmops.registry.tables
+    import lmops.serving.tables
     import lmops.store.audit
     import lmops.store.lineage
     import lmops.tracing.tables

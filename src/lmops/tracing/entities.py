@@ -207,6 +207,7 @@ class TraceQuery(BaseModel):
     session_id: str | None = None
     prompt_version: str | None = None  # prompts:/qa/3: group traces by the prompt they used
     model_version: str | None = None  # models:/chat/2
+    endpoint: str | None = None  # the gateway endpoint that answered
     tags: dict[str, str] = Field(default_factory=dict)
     model: str | None = None
     min_latency_ms: float | None = Field(default=None, ge=0)

@@ -65,6 +65,7 @@ def trace_filters(q: TraceQuery, project: str) -> list[ColumnElement[bool]]:
         (traces.c.session_id, q.session_id),
         (traces.c.prompt_version, q.prompt_version),
         (traces.c.model_version, q.model_version),
+        (traces.c.endpoint, q.endpoint),
     ):
         if value is not None:
             where.append(column == check_text(value, column.name))

@@ -40,7 +40,18 @@ async def _body(request: Request) -> bytes:
 
 
 def _caller(request: Request) -> Caller:
-    return Caller(prompt_version=request.headers.get(PROMPT_HEADER) or None)
+    """Who calls: on the platform server the authenticated principal (its project, key and
+    name); on `lmops serve`, nobody in particular."""
+    prompt = request.headers.get(PROMPT_HEADER) or None
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return Caller(prompt_version=prompt)
+    return Caller(
+        project=principal.project,
+        key_id=principal.key_id,
+        user=None if principal.name == "anonymous" else principal.name,
+        prompt_version=prompt,
+    )
 
 
 def _answer(answer: dict[str, Any] | AsyncIterator[bytes]) -> Any:

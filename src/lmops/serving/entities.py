@@ -1,0 +1,82 @@
+"""Gateway objects: endpoints (a name that routes to model versions) and per-key limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lmops.core.uris import VersionRef, check_name, parse_uri
+
+MAX_ROUTES = 16
+
+
+class Route(BaseModel):
+    """One model version an endpoint sends a share of its traffic to.
+
+    `model` is a registry URI; an alias (`models:/x@production`) is followed as it moves.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str
+    weight: int = Field(default=100, ge=0, le=100)
+
+    @field_validator("model")
+    @classmethod
+    def _model_uri(cls, value: str) -> str:
+        ref = parse_uri(value)
+        if not isinstance(ref, VersionRef) or ref.kind != "models":
+            raise ValueError(f"{value!r} is not a model URI: use models:/name@alias or /N")
+        return value
+
+
+class EndpointSpec(BaseModel):
+    """What a caller sets on an endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routes: list[Route] = Field(min_length=1, max_length=MAX_ROUTES)
+    description: str = Field(default="", max_length=10_000)
+    sticky: bool = True  # a user keeps the route the split gave them
+    cache: bool = False  # answer repeated identical requests from an exact-match cache
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> EndpointSpec:
+        if sum(r.weight for r in self.routes) == 0:
+            raise ValueError("at least one route needs a weight above 0")
+        uris = [r.model for r in self.routes]
+        if len(set(uris)) != len(uris):
+            raise ValueError("each model may appear once in the routes")
+        return self
+
+
+class Endpoint(EndpointSpec):
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "endpoint")
+
+
+class KeyLimits(BaseModel):
+    """Limits on one API key's use of the gateway; None means unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    monthly_budget: float | None = Field(default=None, ge=0, description="USD per calendar month")
+
+
+class KeyUsage(BaseModel):
+    key_id: str
+    period: str  # YYYY-MM (UTC)
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
