@@ -85,6 +85,8 @@ def needed(method: str, path: str) -> Role:
         return Role.ADMIN
     if path.endswith("/policy") and method != "GET":
         return Role.ADMIN
+    if path == "/api/v1/keys/{key_id}/limits" and method == "PUT":
+        return Role.ADMIN  # a key's own user may not lift its limits
     if method == "POST" and path.endswith(("/approve", "/reject")):
         return Role.APPROVER
     return Role.VIEWER if method == "GET" else Role.EDITOR

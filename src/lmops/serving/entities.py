@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lmops.core.errors import InvalidInput
 from lmops.core.uris import VersionRef, check_name, parse_uri
 
 MAX_ROUTES = 16
@@ -25,7 +26,10 @@ class Route(BaseModel):
     @field_validator("model")
     @classmethod
     def _model_uri(cls, value: str) -> str:
-        ref = parse_uri(value)
+        try:
+            ref = parse_uri(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
         if not isinstance(ref, VersionRef) or ref.kind != "models":
             raise ValueError(f"{value!r} is not a model URI: use models:/name@alias or /N")
         return value
