@@ -63,7 +63,7 @@ def try_to_approve(settings: Settings, pending: Transition) -> list[Attempt]:
     }
     app = create_app(settings.model_copy(update={"auth": "on"}))
     attempts = []
-    with _serving(app) as url:
+    with serving(app) as url:
         for who, key in keys.items():
             response = httpx.post(
                 f"{url}/api/v1/transitions/{pending.id}/approve",
@@ -77,7 +77,7 @@ def try_to_approve(settings: Settings, pending: Transition) -> list[Attempt]:
 
 
 @contextmanager
-def _serving(app: object) -> Iterator[str]:
+def serving(app: object) -> Iterator[str]:
     """`app` served by uvicorn on a free loopback port, in a thread, until the block ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

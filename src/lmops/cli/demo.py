@@ -58,6 +58,21 @@ def demo(host: str, port: int, no_serve: bool, auth: bool | None) -> None:
                 f"  {attempt.who}'s key ({attempt.role}) approving {pending[0].uri}: "
                 f"{attempt.status} {attempt.message}"
             )
+    from lmops import demo_serving
+    from lmops.tuning.register import DEMO_NAME
+
+    if any(v.model_name == DEMO_NAME for v in registered):
+        demo_serving.populate_endpoint(s)
+        chat = demo_serving.chat_through_gateway(s)
+        click.echo(
+            f"  endpoint {demo_serving.ENDPOINT} -> models:/{DEMO_NAME}@production; "
+            f"alice asked it over /v1 with the openai client: {chat.answer!r}"
+        )
+        click.echo(
+            f"    first token after {chat.first_token_ms:.0f} ms; trace {chat.trace_id}: "
+            f"{chat.input_tokens} tokens in, {chat.output_tokens} out, "
+            f"{chat.latency_ms or 0:.0f} ms, answered by {chat.model_version}"
+        )
     from_traces = demo_data.populate_trace_dataset()
     if from_traces is not None:
         click.echo(f"  rated demo traces as a dataset: {from_traces.uri}")
@@ -67,6 +82,8 @@ def demo(host: str, port: int, no_serve: bool, auth: bool | None) -> None:
     click.echo(f"  Traces: http://{host}:{port}/traces")
     click.echo(f"  Datasets: http://{host}:{port}/datasets/{demo_data.DATASET}")
     click.echo(f"  Models: http://{host}:{port}/models")
+    click.echo(f"  Endpoints: http://{host}:{port}/endpoints (chat: /playground)")
+    click.echo(f"  OpenAI API: base_url=http://{host}:{port}/v1, model='assistant'")
     click.echo(f"  Audit log: http://{host}:{port}/audit\n")
     mode = auth_mode(s.auth, auth, host)
     if mode == "on":

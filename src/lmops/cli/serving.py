@@ -69,28 +69,38 @@ def serve(
     from lmops.fluent.tracing import export_span, flush_traces
     from lmops.registry.sdk import open_registry
     from lmops.server.model_app import create_model_app
-    from lmops.serving.loading import open_local
+    from lmops.serving.backends import Backend
+    from lmops.serving.loading import load_local
     from lmops.serving.metrics import ServingMetrics
     from lmops.serving.service import OpenAIService
 
     settings = current()
     metrics = ServingMetrics()
-    click.echo(f"loading {uri} on {device}...", err=True)
-    model = open_local(
-        open_registry(settings),
-        uri,
-        settings.home / "models",
-        adapters=list(adapters),
-        device=device,
-        max_batch=max_batch,
-        max_queue=max_queue,
-        metrics=metrics,
-    )
+    registry = open_registry(settings)
+    version = registry.get_version(uri)
+    answering: Backend
+    if version.format.kind == "external":
+        from lmops.serving.upstream import UpstreamBackend
+
+        click.echo(f"forwarding {uri} to {version.source.endpoint_url}", err=True)
+        answering = UpstreamBackend.from_versions(registry, version)
+    else:
+        click.echo(f"loading {uri} on {device}...", err=True)
+        answering = load_local(
+            registry,
+            version,
+            settings.home / "models",
+            adapters=[registry.get_version(a) for a in adapters],
+            device=device,
+            max_batch=max_batch,
+            max_queue=max_queue,
+            metrics=metrics,
+        )
     service = OpenAIService(
-        [model], metrics=metrics, record=(lambda row, _: export_span(row)) if trace else None
+        [answering], metrics=metrics, record=(lambda row, _: export_span(row)) if trace else None
     )
     ids = ", ".join(m.id for m in service.models())
-    click.echo(f"serving {ids} ({model.version}) on http://{host}:{port}/v1", err=True)
+    click.echo(f"serving {ids} ({version.uri}) on http://{host}:{port}/v1", err=True)
     try:
         uvicorn.run(
             create_model_app(service, api_key=api_key), host=host, port=port, log_level=log_level

@@ -51,6 +51,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             app.state.openai.close()
+            app.state.gateway_spans.flush()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -91,10 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     system.install_request_metrics(app)
+    app.state.gateway_spans = gateway.ProjectSpans(app.state.services.tracing)
     app.state.openai = gateway.build(
         settings,
         app.state.services.registry,
-        app.state.services.tracing,
+        app.state.gateway_spans,
         app.state.services.endpoints,
         LimitStore(engine),
         PriceStore(engine),

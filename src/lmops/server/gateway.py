@@ -30,7 +30,7 @@ from lmops.tracing.store import TracingStore
 def build(
     settings: Settings,
     registry: RegistryStore,
-    tracing: TracingStore,
+    spans: ProjectSpans,
     endpoints: EndpointStore,
     limits: LimitStore,
     prices: PriceStore,
@@ -44,7 +44,7 @@ def build(
     return OpenAIService(
         GatewayRouter(endpoints, Deployments(registry, load)),
         metrics=ServingMetrics(metrics_registry),
-        record=ProjectSpans(tracing).put,
+        record=spans.put,
         limiter=Limiter(limits),
         cache=ResponseCache(),
         price=Prices(prices).cost,
