@@ -111,6 +111,7 @@ class Batcher:
         self.max_queue = max_queue
         self._on_step = on_step
         self._cache_arg = _cache_argument(model)
+        self._peft = hasattr(model, "peft_config")
         self._waiting: deque[Sequence] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -220,7 +221,9 @@ class Batcher:
         return out.logits[:, -1, :].float(), getattr(out, self._cache_arg)
 
     def _adapters(self, rows: list[Sequence]) -> list[str] | None:
-        if not any(seq.adapter for seq in rows):
+        """Which adapter each row runs through; a PEFT model is told for every row (else it
+        runs rows for the base through its active adapter)."""
+        if not self._peft:
             return None
         return [seq.adapter or "__base__" for seq in rows]
 
