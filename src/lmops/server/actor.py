@@ -11,11 +11,10 @@ Bearer` (in the key's project) or of the UI session cookie (in the session's pro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lmops.core.errors import Forbidden, LmopsError, Unauthorized
 from lmops.core.projects import DEFAULT_PROJECT
@@ -31,11 +30,20 @@ SESSION_COOKIE = "lmops_session"
 
 def install(app: FastAPI) -> None:
     """Authenticate every request and attribute its audit entries to its caller."""
+    app.add_middleware(_ActAsCaller)
 
-    @app.middleware("http")
-    async def act_as_caller(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class _ActAsCaller:
+    """Plain ASGI (not BaseHTTPMiddleware, which costs a task group per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         host = request.client.host if request.client else "unknown"
         services = request.app.state.services
         try:
@@ -55,10 +63,12 @@ def install(app: FastAPI) -> None:
                     )
                 actor = principal.name if principal is not None else f"anonymous@{host}"
         except LmopsError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+            response = JSONResponse(exc.to_dict(), status_code=exc.status_code)
+            await response(scope, receive, send)
+            return
         request.state.principal = principal
         with acting_as(actor):
-            return await call_next(request)
+            await self.app(scope, receive, send)
 
 
 def _authenticate(access: AccessStore, request: Request) -> Principal | None:

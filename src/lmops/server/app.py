@@ -103,6 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.prometheus,
     )
     actor.install(app)
+    # First: the gateway's routes are the hot path, and routes are matched in order.
+    app.include_router(openai.router, dependencies=[Depends(authorize)])
+    openai.install_openai_errors(app)
     app.include_router(system.health_router)
     app.include_router(system.metrics_router)
     app.include_router(tracking.router)
@@ -117,7 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(transitions.router)
     app.include_router(endpoints.router)
-    app.include_router(openai.router, dependencies=[Depends(authorize)])
-    openai.install_openai_errors(app)
     pages.install(app)
     return app

@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmops._version import __version__
 from lmops.server.auth import authorize
@@ -54,17 +55,40 @@ def install_request_metrics(app: FastAPI) -> None:
         registry=registry,
     )
 
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def measure(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
         start = time.perf_counter()
         status = 500  # unless the app answers: an exception that escapes is a 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await app(scope, receive, sent)
         finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            requests.labels(request.method, route, str(status)).inc()
-            latency.labels(request.method, route).observe(time.perf_counter() - start)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            requests.labels(method, route, str(status)).inc()
+            latency.labels(method, route).observe(time.perf_counter() - start)
+
+    app.add_middleware(_Measure, measure=measure)
+
+
+class _Measure:
+    """Plain ASGI (not BaseHTTPMiddleware, which costs a task group per request)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        measure: Callable[[ASGIApp, Scope, Receive, Send], Awaitable[None]],
+    ) -> None:
+        self.app = app
+        self.measure = measure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.measure(self.app, scope, receive, send)
