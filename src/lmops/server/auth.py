@@ -59,8 +59,10 @@ def required_role(endpoint: Callable[..., Any] | None, method: str) -> Role:
     return Role.VIEWER if method.upper() in READ_METHODS else Role.EDITOR
 
 
-def authorize(request: Request) -> Principal:
-    """Return the caller, or refuse: 401 without valid credentials, 403 without the role."""
+async def authorize(request: Request) -> Principal:
+    """Return the caller, or refuse: 401 without valid credentials, 403 without the role.
+
+    Async: it reads only the request, so it runs on the event loop, not a worker thread."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         reason = getattr(request.state, "auth_error", None) or "no credentials"
@@ -81,7 +83,7 @@ def authorize(request: Request) -> Principal:
 CurrentUser = Annotated[Principal, Depends(authorize)]
 
 
-def server_admin(principal: CurrentUser) -> Principal:
+async def server_admin(principal: CurrentUser) -> Principal:
     """Refuse everyone but server admins: for users, projects and server-wide settings.
 
     A route dependency (`dependencies=SERVER_ADMIN`), so it refuses before the body is read.
