@@ -103,6 +103,12 @@ class LocalModel:
                 "use /v1/completions with a plain prompt",
                 param="messages",
             )
+        if not all(m.only_text() for m in request.messages):
+            raise OpenAIError(
+                400,
+                f"The model '{request.model}' reads text only: send content as text parts",
+                param="messages",
+            )
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
         ids = self._tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, return_dict=False

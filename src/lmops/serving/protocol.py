@@ -59,9 +59,9 @@ def overloaded(message: str, retry_after: float) -> OpenAIError:
 
 
 class _Request(BaseModel):
-    # Unknown fields are ignored, as OpenAI-compatible servers do: clients send
-    # provider-specific extras (logprobs, tools...) that a plain model may not use.
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    # Unknown fields are kept: an upstream provider gets them as sent (tools, logprobs,
+    # response_format...); a model served here ignores them, as OpenAI-compatible servers do.
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
     kind: ClassVar[str]
 
     model: str = Field(min_length=1, max_length=500)
@@ -92,22 +92,29 @@ class _Request(BaseModel):
         return bool((self.stream_options or {}).get("include_usage"))
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: str
+class ContentPart(BaseModel):
+    """One part of a message: text, or an image or audio part only an upstream can take."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(min_length=1, max_length=100)
+    text: str | None = None
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")  # tool_calls, tool_call_id... go upstream as sent
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(part.text for part in self.content)
+            return "".join(part.text or "" for part in self.content if part.type == "text")
         return self.content or ""
+
+    def only_text(self) -> bool:
+        return not isinstance(self.content, list) or all(
+            part.type == "text" for part in self.content
+        )
 
 
 class ChatRequest(_Request):

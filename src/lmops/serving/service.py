@@ -9,6 +9,7 @@ The server's routes parse bodies and hand them here; this module has no web fram
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from lmops.tracing.entities import SpanStatus, SpanType
 from lmops.tracing.live import LiveSpan
 from lmops.tracing.rows import SpanRow
 
+log = logging.getLogger(__name__)
 SpanSink = Callable[[SpanRow, str], None]  # a finished span and its project
 AnyRequest = ChatRequest | CompletionRequest | EmbeddingRequest
 R = TypeVar("R", bound=ChatRequest | CompletionRequest | EmbeddingRequest)
@@ -183,6 +185,10 @@ class OpenAIService:
         except OpenAIError as exc:
             call.failed(exc)
             raise
+        except Exception as exc:
+            error = _unexpected(exc)
+            call.failed(error)
+            raise error from exc
         finally:
             if not streaming:
                 target.release()
@@ -199,6 +205,10 @@ class OpenAIService:
         except OpenAIError as exc:
             call.failed(exc)
             raise
+        except Exception as exc:
+            error = _unexpected(exc)
+            call.failed(error)
+            raise error from exc
         finally:
             target.release()
 
@@ -283,6 +293,7 @@ class _Call:
         elapsed = time.perf_counter() - self.started
         m.requests.labels(model, self.route, "200").inc()
         m.latency.labels(model, self.route).observe(elapsed)
+        known = usage.get("prompt_tokens") is not None
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
         if self.cache_hit:
@@ -293,7 +304,8 @@ class _Call:
             cost = service.price(self.target.served.id, prompt, completion) if service.price else 0
             service.limiter.charge(self.caller.key_id, prompt, completion, cost)
         if self.span is not None:
-            self.span.set_usage(input=prompt, output=completion)
+            if known or self.cache_hit:  # an upstream that reports none: unknown, not 0
+                self.span.set_usage(input=prompt, output=completion)
             if texts is not None:
                 self.span.set_outputs(texts[0] if len(texts) == 1 else texts)
             if self.ttft is not None:
@@ -347,6 +359,11 @@ class _Call:
             self.failed(exc)
             yield _event(exc.body())
             return
+        except Exception as exc:
+            error = _unexpected(exc)
+            self.failed(error)
+            yield _event(error.body())
+            return
         finally:
             if not self.ended:  # the client left before the end
                 self.service.metrics.requests.labels(request.model, self.route, "499").inc()
@@ -355,6 +372,15 @@ class _Call:
                     self.span.set_status(SpanStatus.ERROR, "the client disconnected")
                     self._end()
             self.target.release()
+            close = getattr(chunks, "aclose", None)
+            if close is not None:  # the backend's own stream (an upstream response) ends too
+                await close()
+
+
+def _unexpected(exc: Exception) -> OpenAIError:
+    """A failure no backend meant: logged with its traceback, answered as a 503."""
+    log.error("request failed", exc_info=exc)
+    return OpenAIError(503, f"the model failed: {type(exc).__name__}: {exc}", type="server_error")
 
 
 def _piece(choice: dict[str, Any]) -> str:
