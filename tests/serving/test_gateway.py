@@ -41,10 +41,10 @@ def lmops(home: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with two versions of a tiny model (different seeds), v1 at @production."""
+    """A store with three versions of a tiny model (different seeds), v1 at @production."""
     home = tmp_path_factory.mktemp("gateway-home")
-    lmops(home, "models", "build-tiny", "--name", "tiny", "--seed", "1")
-    lmops(home, "models", "build-tiny", "--name", "tiny", "--seed", "2")
+    for seed in ("1", "2", "3"):
+        lmops(home, "models", "build-tiny", "--name", "tiny", "--seed", seed)
     lmops(home, "models", "alias", "tiny", "production", "1")
     return home
 
@@ -203,28 +203,37 @@ def test_moving_the_alias_switches_versions_without_dropping_requests(
         return str(reasons[-1])
 
     async def load() -> list[str]:
+        """Waves of 4 streams; the alias moves after the third, and the waves go on until
+        well past the gateway's next look at the alias (every 2 s)."""
         results: list[str] = []
-        for wave in range(10):
+        moved_at: float | None = None
+        wave = 0
+        while moved_at is None or time.monotonic() - moved_at < 6 or wave < 6:
             results += await asyncio.gather(*(one(wave * 4 + i) for i in range(4)))
-            if wave == 2:
-                lmops(home, "models", "alias", "tiny", "staging", "2")
+            wave += 1
+            if wave == 3:
+                # version 3 is loaded by no other endpoint: it loads while v1 answers
+                lmops(home, "models", "alias", "tiny", "staging", "3")
+                moved_at = time.monotonic()
         await c.close()
         return results
 
     results = asyncio.run(load())
     # Every stream ran to its end (a finish reason, no error): none was dropped.
-    assert len(results) == 40 and set(results) <= {"stop", "length"}, results
+    assert set(results) <= {"stop", "length"}, results
 
-    traces = wait_for_traces(server, 40, endpoint="follow")
+    traces = wait_for_traces(server, len(results), endpoint="follow")
+    assert len(traces) == len(results)
     by_time = sorted(traces, key=lambda t: t["start_time"])
     versions = [
         httpx.get(f"{server.url}/api/v1/traces/{t['trace_id']}").json()["model_version"]
         for t in by_time
     ]
     assert versions[0] == "models:/tiny/1"
-    assert versions[-1] == "models:/tiny/2"
-    switch = versions.index("models:/tiny/2")
-    assert set(versions[switch:]) == {"models:/tiny/2"}, versions  # no flapping back
+    assert versions[-1] == "models:/tiny/3"
+    switch = versions.index("models:/tiny/3")
+    assert set(versions[:switch]) == {"models:/tiny/1"}, versions
+    assert set(versions[switch:]) == {"models:/tiny/3"}, versions  # no flapping back
 
 
 def test_the_cache_answers_a_repeated_request(server: LiveServer) -> None:

@@ -24,6 +24,13 @@ import click
     metavar="URI",
     help="A LoRA adapter version over the same base, served as its own model id (repeatable).",
 )
+@click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    metavar="URI",
+    help="For an external version: another external version to try, in order, when it fails.",
+)
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option(
     "--max-queue",
@@ -52,6 +59,7 @@ def serve(
     device: str,
     backend: str,
     adapters: tuple[str, ...],
+    fallbacks: tuple[str, ...],
     max_batch: int,
     max_queue: int,
     api_key: str | None,
@@ -83,7 +91,9 @@ def serve(
         from lmops.serving.upstream import UpstreamBackend
 
         click.echo(f"forwarding {uri} to {version.source.endpoint_url}", err=True)
-        answering = UpstreamBackend.from_versions(registry, version)
+        answering = UpstreamBackend.from_versions(
+            registry, version, [registry.get_version(f) for f in fallbacks]
+        )
     else:
         click.echo(f"loading {uri} on {device}...", err=True)
         answering = load_local(

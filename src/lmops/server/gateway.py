@@ -37,13 +37,14 @@ def build(
     metrics_registry: CollectorRegistry,
 ) -> OpenAIService:
     cache_dir = settings.home / "models"
+    metrics = ServingMetrics(metrics_registry)
 
     def load(store: RegistryStore, version: ModelVersion) -> Backend:
-        return _load(store, version, cache_dir)
+        return _load(store, version, cache_dir, metrics)
 
     return OpenAIService(
         GatewayRouter(endpoints, Deployments(registry, load)),
-        metrics=ServingMetrics(metrics_registry),
+        metrics=metrics,
         record=spans.put,
         limiter=Limiter(limits),
         cache=ResponseCache(),
@@ -52,12 +53,14 @@ def build(
     )
 
 
-def _load(store: RegistryStore, version: ModelVersion, cache: Path) -> Backend:
+def _load(
+    store: RegistryStore, version: ModelVersion, cache: Path, metrics: ServingMetrics
+) -> Backend:
     if version.format.kind == "external":
         from lmops.serving.upstream import UpstreamBackend
 
         return UpstreamBackend.from_versions(store, version)
-    return load_local(store, version, cache)
+    return load_local(store, version, cache, metrics=metrics)
 
 
 class ProjectSpans:

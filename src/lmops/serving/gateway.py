@@ -165,6 +165,7 @@ class Deployments:
         old = follow.current
         deployment.refs.add(key)
         follow.current = deployment
+        follow.ready.set()  # requests that came while it was resolved may go on
         if old is not None and old is not deployment:
             log.info("%s moved from %s to %s", key[1], old.version.uri, deployment.version.uri)
             old.refs.discard(key)

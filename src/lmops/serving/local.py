@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import TemplateError
+
 from lmops.serving.backends import Answer, ServedModel
 from lmops.serving.batching import (
     Batcher,
@@ -82,7 +84,7 @@ class LocalModel:
             max_queue=max_queue,
             on_step=self._metrics.batch_size.observe,
         )
-        self._metrics.watch_queue(name, lambda: self._batcher.waiting)
+        self._metrics.watch_queue(version or name, lambda: self._batcher.waiting)
 
     # -- the Backend face ---------------------------------------------------------------
 
@@ -110,9 +112,14 @@ class LocalModel:
                 param="messages",
             )
         messages = [{"role": m.role, "content": m.text()} for m in request.messages]
-        ids = self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, return_dict=False
-        )
+        try:
+            ids = self._tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+        except TemplateError as exc:  # the template's own check, e.g. roles that must alternate
+            raise OpenAIError(
+                400, f"The model's chat template refused the messages: {exc}", param="messages"
+            ) from exc
         prompt = [int(i) for i in (ids["input_ids"] if isinstance(ids, dict) else ids)]
         run = self._start(prompt, request, request.output_limit(), adapter, "messages")
         shape = _Shape("chat", request.model)

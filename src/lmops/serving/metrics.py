@@ -50,8 +50,11 @@ class ServingMetrics:
             registry=r,
         )
         self._queue = Gauge(
-            "lmops_serving_queue_depth", "Requests waiting for a batch slot", ["model"], registry=r
+            "lmops_serving_queue_depth",
+            "Requests waiting for a batch slot, per loaded version",
+            ["version"],
+            registry=r,
         )
 
-    def watch_queue(self, model: str, depth: Callable[[], int]) -> None:
-        self._queue.labels(model).set_function(depth)
+    def watch_queue(self, version: str, depth: Callable[[], int]) -> None:
+        self._queue.labels(version).set_function(depth)
