@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -18,7 +17,7 @@ from lmops.serving.backends import Backend
 from lmops.serving.cache import ResponseCache
 from lmops.serving.gateway import Deployments, GatewayRouter
 from lmops.serving.limits import Limiter
-from lmops.serving.loading import load_local
+from lmops.serving.loading import load_backend
 from lmops.serving.metrics import ServingMetrics
 from lmops.serving.service import OpenAIService
 from lmops.serving.store import EndpointStore, LimitStore
@@ -40,7 +39,7 @@ def build(
     metrics = ServingMetrics(metrics_registry)
 
     def load(store: RegistryStore, version: ModelVersion) -> Backend:
-        return _load(store, version, cache_dir, metrics)
+        return load_backend(store, version, cache_dir, metrics=metrics)
 
     return OpenAIService(
         GatewayRouter(endpoints, Deployments(registry, load)),
@@ -51,16 +50,6 @@ def build(
         price=Prices(prices).cost,
         provider="lmops-gateway",
     )
-
-
-def _load(
-    store: RegistryStore, version: ModelVersion, cache: Path, metrics: ServingMetrics
-) -> Backend:
-    if version.format.kind == "external":
-        from lmops.serving.upstream import UpstreamBackend
-
-        return UpstreamBackend.from_versions(store, version)
-    return load_local(store, version, cache, metrics=metrics)
 
 
 class ProjectSpans:

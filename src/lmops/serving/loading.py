@@ -9,6 +9,7 @@ from lmops.core.errors import InvalidInput, MissingExtra
 from lmops.registry.entities import ModelVersion
 from lmops.registry.loading import local_files
 from lmops.registry.store import RegistryStore
+from lmops.serving.backends import Backend
 from lmops.serving.local import Adapter, LocalModel
 from lmops.serving.metrics import ServingMetrics
 
@@ -85,6 +86,22 @@ def load_local(
         max_queue=max_queue,
         metrics=metrics,
     )
+
+
+def load_backend(
+    store: RegistryStore,
+    version: ModelVersion,
+    cache: Path,
+    *,
+    metrics: ServingMetrics | None = None,
+    device: str = "cpu",
+) -> Backend:
+    """What answers for `version`: its weights loaded here, or its upstream when external."""
+    if version.format.kind == "external":
+        from lmops.serving.upstream import UpstreamBackend
+
+        return UpstreamBackend.from_versions(store, version)
+    return load_local(store, version, cache, metrics=metrics, device=device)
 
 
 def _base_of(store: RegistryStore, adapter: ModelVersion) -> ModelVersion:

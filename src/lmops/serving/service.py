@@ -27,7 +27,7 @@ from lmops.serving.protocol import (
     model_not_found,
 )
 from lmops.tracing.entities import SpanStatus, SpanType
-from lmops.tracing.live import LiveSpan
+from lmops.tracing.live import LiveSpan, current_span
 from lmops.tracing.rows import SpanRow
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,12 @@ class _Call:
         operation = {"chat": "chat", "completion": "text_completion"}.get(
             request.kind, "embeddings"
         )
-        live = LiveSpan(f"{operation} {request.model}", kinds.get(request.kind, SpanType.EMBEDDING))
+        # In-process callers (an evaluation) get the span under theirs; the server has none.
+        live = LiveSpan(
+            f"{operation} {request.model}",
+            kinds.get(request.kind, SpanType.EMBEDDING),
+            parent=current_span(),
+        )
         live.set_model(target.served.id, self.service.provider)
         if isinstance(request, ChatRequest):
             messages = [m.model_dump(exclude_none=True) for m in request.messages]

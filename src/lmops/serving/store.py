@@ -52,6 +52,7 @@ class EndpointStore(InProject):
         return _endpoint(row)
 
     def get(self, name: str) -> Endpoint:
+        check_name(name, "endpoint")
         query = select(endpoints).where(
             endpoints.c.project == self.project, endpoints.c.name == name
         )

@@ -20,7 +20,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("Fine-tuning", "/fine-tuning", False, "fine-tuning jobs and hyperparameter search"),
     Stage("Evaluation", "/evaluation", False, "scorers, evaluations and comparisons"),
     Stage("Models", "/models", True, "the model registry: versions, aliases, approvals"),
-    Stage("Serving", "/serving", False, "endpoints and the gateway"),
+    Stage("Endpoints", "/endpoints", True, "the gateway's endpoints, their traffic, a playground"),
     Stage("Traces", "/traces", True, "traces and spans of served requests"),
     Stage("Monitoring", "/monitoring", False, "time series, drift, alerts and feedback"),
 )

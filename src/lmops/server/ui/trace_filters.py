@@ -44,6 +44,9 @@ class TraceFilters:
     feedback: str = ""  # "", "yes" or "no"
     q: str = ""  # text in inputs and outputs
     tags: tuple[str, ...] = field(default_factory=tuple)  # "key=value"
+    endpoint: str = ""  # the gateway endpoint that answered
+    model_version: str = ""  # models:/name/3
+    prompt_version: str = ""  # prompts:/name/2
     cursor: str = ""
 
     @property
@@ -74,6 +77,9 @@ class TraceFilters:
                 session_id=self.session or None,
                 tags=_tags(self.tags),
                 model=self.model or None,
+                endpoint=self.endpoint or None,
+                model_version=self.model_version or None,
+                prompt_version=self.prompt_version or None,
                 min_latency_ms=_latency(self.min_latency),
                 has_feedback=_has_feedback(self.feedback),
                 text=self.q or None,

@@ -53,6 +53,9 @@ def traces_page(
     feedback: Text = "",
     q: Text = "",
     tag: Annotated[list[str] | None, Query()] = None,
+    endpoint: Text = "",
+    model_version: Text = "",
+    prompt_version: Text = "",
     cursor: Text = "",
 ) -> Response:
     """Traces newest first, filtered by the URL; pages by keyset cursor."""
@@ -69,6 +72,9 @@ def traces_page(
         feedback=feedback.strip(),
         q=q,
         tags=tuple(t for t in (tag or []) if t.strip()),
+        endpoint=endpoint,
+        model_version=model_version,
+        prompt_version=prompt_version,
         cursor=cursor.strip(),
     )
     error = None
