@@ -17,6 +17,8 @@ from lmops._version import __version__
 # name -> module that defines it; nothing heavy is imported until a name is used.
 _LAZY = {
     "configure": "lmops.fluent.backends",
+    "evaluate": "lmops.fluent.evaluation",
+    "scorer": "lmops.evaluation.scoring",
     "instrument": "lmops.fluent.instrument",
     "uninstrument": "lmops.fluent.instrument",
     "span": "lmops.fluent.tracing",
@@ -65,6 +67,7 @@ __all__ = [
     "active_run",
     "configure",
     "end_run",
+    "evaluate",
     "flush",
     "flush_traces",
     "get_current_trace_id",
@@ -86,6 +89,7 @@ __all__ = [
     "register_endpoint",
     "register_model",
     "register_prompt",
+    "scorer",
     "search_runs",
     "search_traces",
     "set_experiment",
@@ -109,9 +113,11 @@ if TYPE_CHECKING:
     from lmops.core.uris import (
         parse_uri,
     )
+    from lmops.evaluation.scoring import scorer
     from lmops.fluent.backends import (
         configure,
     )
+    from lmops.fluent.evaluation import evaluate
     from lmops.fluent.instrument import (
         instrument,
         uninstrument,

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 def target_metadata() -> MetaData:
     """Import each stage's tables module and return the metadata they share."""
     import lmops.data.tables
+    import lmops.evaluation.tables
     import lmops.governance.tables
     import lmops.prompts.tables
     import lmops.registry.tables
