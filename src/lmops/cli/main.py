@@ -17,6 +17,7 @@ from lmops.cli import (
     db,
     demo,
     endpoints,
+    evaluation,
     lineage,
     models,
     prompts,
@@ -72,6 +73,7 @@ cli.add_command(access.users)
 cli.add_command(access.projects)
 cli.add_command(access.keys)
 cli.add_command(endpoints.endpoints)
+cli.add_command(evaluation.evaluation)
 access.keys.add_command(endpoints.key_limits)
 
 
