@@ -24,6 +24,7 @@ LAYERS = {
     "tuning": 4,  # builds and fine-tunes models, registers them
     "governance": 4,  # cards, lineage and policies read every stage
     "serving": 4,  # serves registered versions and traces each request
+    "evaluation": 5,  # scores targets: serving clients, prompts as rubrics
     "client": 5,
     "fluent": 6,
     "server": 7,

@@ -103,15 +103,12 @@ def compare(
 
 
 def _directions(metrics: list[str]) -> dict[str, bool]:
-    from lmops.evaluation.catalog import get_scorer
+    """Whether higher is better, read from each registered scorer's class (nothing is built:
+    a judge needs an endpoint to build); a name no longer registered counts as higher."""
+    from lmops.evaluation.catalog import scorers
 
-    found = {}
-    for name in metrics:
-        try:
-            found[name] = get_scorer(name).higher_is_better
-        except Exception:  # a custom scorer no longer registered: assume higher is better
-            found[name] = True
-    return found
+    known = scorers()
+    return {m: bool(getattr(known.get(m), "higher_is_better", True)) for m in metrics}
 
 
 def _value(row: EvalRow, metric: str) -> float | None:
