@@ -73,6 +73,22 @@ def demo(host: str, port: int, no_serve: bool, auth: bool | None) -> None:
             f"{chat.input_tokens} tokens in, {chat.output_tokens} out, "
             f"{chat.latency_ms or 0:.0f} ms, answered by {chat.model_version}"
         )
+        from lmops import demo_eval
+
+        evaluated = demo_eval.populate_evaluations(s)
+        if evaluated is not None:
+            before, after, comparison = evaluated
+            for result in (before, after):
+                e = result.evaluation
+                scores = ", ".join(f"{k} {v:.3f}" for k, v in e.aggregates.items() if v is not None)
+                click.echo(f"  evaluated {e.prompt_version} with SmolLM2 on {e.data}: {scores}")
+            for m in comparison.metrics:
+                if m.delta is None or m.low is None or m.high is None:
+                    continue
+                click.echo(
+                    f"    {m.name}: {m.delta:+.3f} (95% interval {m.low:+.3f} to {m.high:+.3f}), "
+                    f"{m.wins} rows better, {m.losses} worse: {m.verdict}"
+                )
     from_traces = demo_data.populate_trace_dataset()
     if from_traces is not None:
         click.echo(f"  rated demo traces as a dataset: {from_traces.uri}")
