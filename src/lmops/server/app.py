@@ -12,6 +12,7 @@ from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
+from lmops.evaluation.store import EvaluationStore
 from lmops.governance.access import AccessStore
 from lmops.prompts.store import PromptStore
 from lmops.registry.store import RegistryStore
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prompts=PromptStore(engine),
         access=AccessStore(engine),
         endpoints=EndpointStore(engine),
+        evaluations=EvaluationStore(engine),
         auth=settings.auth != "off",
     )
     app.state.login_throttle = LoginThrottle()

@@ -14,6 +14,7 @@ from lmops.core.settings import Settings
 from lmops.core.uris import VersionRef, check_name
 from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
+from lmops.evaluation.store import EvaluationStore
 from lmops.governance.access import AccessStore
 from lmops.governance.cards import Stores
 from lmops.prompts.store import PromptStore
@@ -39,6 +40,7 @@ class Services:
     prompts: PromptStore
     access: AccessStore
     endpoints: EndpointStore
+    evaluations: EvaluationStore
     auth: bool
     """Whether callers must authenticate (LMOPS_AUTH=on, or `lmops server` beyond loopback)."""
 
@@ -168,3 +170,7 @@ CardRevisionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 def endpoint_store(request: Request) -> EndpointStore:
     return services(request).endpoints.in_project(project(request))
+
+
+def evaluation_store(request: Request) -> EvaluationStore:
+    return services(request).evaluations.in_project(project(request))
