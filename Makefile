@@ -41,7 +41,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/tracing.py
 	$(BIN)/python benchmarks/ui_scale.py
 	$(BIN)/python benchmarks/dedup.py
-	$(BIN)/python benchmarks/profile.py
+	$(BIN)/python benchmarks/data_profile.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(DEMO_HOME)

@@ -23,10 +23,14 @@ sides never share the CPUs:
   the same chat-templated prompts in the same order, after one untimed call. Tokens are
   the generated ids, less a final end-of-sequence id (usage does not count it either).
 
-`--threads N` gives both sides N torch threads (OMP_NUM_THREADS for the server); by default
-each takes torch's own choice, as `lmops serve` would. On a shared machine another process's
-load slows small single-sequence ops more than batched ones, so read the load averages and
-the tokens per CPU-second beside the wall-clock ratio.
+`--threads` (default 1) gives both sides that many torch threads (OMP_NUM_THREADS for the
+server); 0 leaves each to torch's own choice, as `lmops serve` runs by default. One thread
+is the default because this is measured on a shared 2-CPU machine: whenever another
+process holds a core, two OpenMP threads wait at every barrier, and on a load of about 2
+`model.generate` ran at 7-17 tokens/s with two threads against 25 with one, the server at
+38 against 116. That slowdown differs between the sides and swings the ratio by 2x. The
+report also gives tokens per CPU-second of the model's process, which moved least between
+runs.
 
 Both sides decode greedily (temperature 0, `do_sample=False`) with the same `--max-tokens`,
 so each request does comparable work; the report also says how many texts came out
@@ -52,12 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# benchmarks/profile.py would shadow the standard library's `profile`, which torch imports
-# (torch._dynamo -> cProfile -> profile): this directory goes last on the path, not first.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
-
-from harness import (  # noqa: E402
+from harness import (
     NOISE_NOTE,
     Load,
     bench_dir,
@@ -142,10 +141,17 @@ def register(home: Path) -> str:
     return f"models:/{MODEL}@{ALIAS}"
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL when this process dies, however it dies (Linux only)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def _die_with_parent() -> Any:
+    """A preexec_fn: SIGKILL the child when this process dies, however it dies (Linux only).
+    `prctl` is looked up here, in the parent: the forked child only calls it (no dlopen
+    between fork and exec, where another thread may hold the loader's lock)."""
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -158,20 +164,19 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def lmops_serve(home: Path, uri: str, threads: int | None) -> Iterator[tuple[str, int]]:
+def lmops_serve(home: Path, uri: str, threads: int) -> Iterator[tuple[str, int]]:
     """`lmops serve uri` on a free port; yield its URL and pid once /health answers; stop it
     after."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMOPS_")}
     env.update(LMOPS_HOME=str(home), LMOPS_URI="")
-    if threads is not None:
+    if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     log_path = home.parent / "serve.log"
     argv = [*lmops_command(), "serve", uri, "--port", str(port), "--log-level", "warning"]
     with open(log_path, "w") as log:
-        preexec = _die_with_parent if sys.platform == "linux" else None
         proc = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent()
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -251,7 +256,7 @@ async def _drive(url: str, pid: int, report: Report, idle: int) -> None:
     side.ttft = [ttft for ttft, _, _ in results if ttft is not None]
 
 
-def run_served(home: Path, uri: str, report: Report, idle: int, threads: int | None) -> None:
+def run_served(home: Path, uri: str, report: Report, idle: int, threads: int) -> None:
     start = time.perf_counter()
     with lmops_serve(home, uri, threads) as (url, pid):
         report.setup["server start (load + bind)"] = time.perf_counter() - start
@@ -269,12 +274,12 @@ def _batch_metrics(url: str) -> tuple[float, float]:
 # -- the sequential side ----------------------------------------------------------------------
 
 
-def run_sequential(uri: str, report: Report, threads: int | None) -> None:
+def run_sequential(uri: str, report: Report, threads: int) -> None:
     import torch
 
     import lmops
 
-    if threads is not None:
+    if threads:
         torch.set_num_threads(threads)
     report.threads = torch.get_num_threads()
 
@@ -343,7 +348,7 @@ def print_report(r: Report) -> None:
     served, seq = r.served, r.sequential
     print(
         f"\n-- workload: {r.requests} chat completions, max_tokens {r.max_tokens}, greedy, "
-        f"SmolLM2-135M-Instruct (float32, CPU, {r.threads} torch threads)"
+        f"SmolLM2-135M-Instruct (float32, CPU, torch threads: {r.threads})"
     )
     for label, seconds in r.setup.items():
         print(f"  {label}: {seconds:.1f} s (not timed)")
@@ -387,7 +392,7 @@ def parse_args(argv: list[str] | None) -> Any:
     parser.add_argument("--idle", type=int, default=5, help="single requests for idle TTFT")
     parser.add_argument("--quick", action="store_true", help="8 requests, 8 clients, 16 tokens")
     parser.add_argument(
-        "--threads", type=int, help="torch threads on both sides (default: torch's own choice)"
+        "--threads", type=int, default=1, help="torch threads on both sides; 0: torch's choice"
     )
     return parser.parse_args(argv)
 

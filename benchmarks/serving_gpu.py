@@ -19,11 +19,13 @@ For each size and each `--batches` entry B, with B prompts of `--prompt-len` ran
 
 - batcher: one `Batcher` (max_batch B, no end-of-sequence ids, so every row runs to
   `--max-tokens`) driven in this process. A gate sequence holds the model thread while the
-  B rows are submitted, so they share one prefill as a full batch would. Greedy. Text goes
+  B rows are submitted, so they share one prefill as a full batch would. Text goes
   through `TextStream` with a stub tokenizer (`decode` is one string multiply): the real
   tokenizer's cost on the model thread is not in these figures.
 - generate: `model.generate` on the same B x prompt-len ids (no padding), greedy, no
   end-of-sequence id, a streamer noting when the first new tokens come out.
+- `--temperature 1` samples on both paths instead (generate with top-k and top-p off, as
+  the batcher's rows at top_p 1): the batcher samples row by row, generate for the batch.
 - roofline: each decode step must read every weight once (the tied embedding is the output
   projection) plus each row's key/value cache so far; that many bytes divided by
   `--bandwidth` (TB/s, 4.8 for an H200's HBM3e) is the least time a step can take.
@@ -46,15 +48,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-# benchmarks/profile.py would shadow the standard library's `profile`, which torch imports
-# (torch._dynamo -> cProfile -> profile): this directory goes last on the path, not first.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
-
-from harness import NOISE_NOTE, new_parser  # noqa: E402
+from harness import NOISE_NOTE, new_parser
 
 H200_TBS = 4.8
 SIZES: dict[str, dict[str, Any]] = {
@@ -91,6 +87,7 @@ class Workload:
     batches: list[int]
     prompt_len: int
     max_tokens: int
+    temperature: float  # 0: greedy
     repeats: int
     bandwidth: float  # bytes/s
 
@@ -168,12 +165,12 @@ def prompts(batch: int, w: Workload, vocab: int, seed: int) -> Any:
     return torch.randint(1, vocab, (batch, w.prompt_len), generator=generator)
 
 
-def run_batcher(model: Any, ids: Any, max_tokens: int) -> tuple[float, float]:
+def run_batcher(model: Any, ids: Any, w: Workload) -> tuple[float, float]:
     """(decode tokens/s, ms per decode step) of one full batch through a fresh `Batcher`."""
     from lmops.serving.batching import Batcher, Event, Failed, Finished, Sampling, Sequence
     from lmops.serving.text import TextStream
 
-    batch = ids.shape[0]
+    batch, max_tokens = ids.shape[0], w.max_tokens
     first = [0.0] * batch
     ended = [0.0] * batch
     tokens = [0] * batch
@@ -197,19 +194,23 @@ def run_batcher(model: Any, ids: Any, max_tokens: int) -> tuple[float, float]:
         return on_event
 
     def hold(event: Event) -> None:  # the gate: runs on the model thread
-        if isinstance(event, Finished):
+        if isinstance(event, Failed):
+            failed.append(event.message)
+            gate_reached.set()
+        elif isinstance(event, Finished):
             gate_reached.set()
             gate_open.wait()
 
     batcher = Batcher(model, eos_ids=set(), pad_id=0, max_batch=batch, max_queue=batch)
     try:
-        greedy = Sampling(max_tokens=max_tokens, temperature=0.0)
+        sampling = Sampling(max_tokens=max_tokens, temperature=w.temperature, seed=0)
         stub = StubTokenizer()
         gate = Sequence([1], Sampling(max_tokens=1, temperature=0.0), TextStream(stub, []), hold)
         batcher.submit(gate)
-        gate_reached.wait()
+        if not gate_reached.wait(timeout=600) or failed:
+            raise RuntimeError(f"the gate sequence did not finish: {failed or 'timed out'}")
         for row in range(batch):
-            seq = Sequence(ids[row].tolist(), greedy, TextStream(stub, []), listener(row))
+            seq = Sequence(ids[row].tolist(), sampling, TextStream(stub, []), listener(row))
             batcher.submit(seq)
         gate_open.set()
         if not all_done.wait(timeout=1800):
@@ -225,7 +226,7 @@ def run_batcher(model: Any, ids: Any, max_tokens: int) -> tuple[float, float]:
     return batch * (max_tokens - 1) / seconds, seconds / (max_tokens - 1) * 1000
 
 
-def run_generate(model: Any, ids: Any, max_tokens: int) -> float:
+def run_generate(model: Any, ids: Any, w: Workload) -> float:
     """Decode tokens/s of one `model.generate` call on the batch, timed as the batcher is:
     from the first new token (a streamer sees it) until generate returns."""
     import torch
@@ -243,15 +244,18 @@ def run_generate(model: Any, ids: Any, max_tokens: int) -> float:
         def end(self) -> None:
             pass
 
-    ids = ids.to(model.device)
+    ids, max_tokens = ids.to(model.device), w.max_tokens
+    sampled = w.temperature > 0
+    options = {"temperature": w.temperature, "top_k": None, "top_p": None} if sampled else {}
     clock = Clock()
     with torch.inference_mode():
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
             max_new_tokens=max_tokens,
-            do_sample=False,
+            do_sample=sampled,
             streamer=clock,
+            **options,
         )
         _sync(model)
     ended = time.perf_counter()
@@ -290,10 +294,10 @@ def measure(size: str, w: Workload) -> list[Row]:
         ids = prompts(batch, w, vocab, seed=batch)
         # Untimed, at full length: the first pass through each shape pays for kernel choice
         # and allocation (on the CPU it made generate look 10x slower than it is).
-        run_batcher(model, ids, w.max_tokens)
-        run_generate(model, ids, w.max_tokens)
-        ours = [run_batcher(model, ids, w.max_tokens) for _ in range(w.repeats)]
-        theirs = [run_generate(model, ids, w.max_tokens) for _ in range(w.repeats)]
+        run_batcher(model, ids, w)
+        run_generate(model, ids, w)
+        ours = [run_batcher(model, ids, w) for _ in range(w.repeats)]
+        theirs = [run_generate(model, ids, w) for _ in range(w.repeats)]
         row = Row(
             size=size,
             batch=batch,
@@ -315,9 +319,10 @@ def measure(size: str, w: Workload) -> list[Row]:
 
 
 def print_table(rows: list[Row], w: Workload) -> None:
+    how = f"sampled at temperature {w.temperature:g}" if w.temperature > 0 else "greedy"
     print(
         f"\n-- decode tokens/s: prompts of {w.prompt_len} random ids, {w.max_tokens} new tokens "
-        f"per row, greedy; median of {w.repeats}; roofline at {w.bandwidth / 1e12:g} TB/s"
+        f"per row, {how}; median of {w.repeats}; roofline at {w.bandwidth / 1e12:g} TB/s"
     )
     head = (
         f"{'model':<11} {'batch':>5} {'batcher':>9} {'step ms':>8} {'generate':>9} "
@@ -363,6 +368,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batches", type=_ints, default=[1, 8, 32, 64], help="e.g. 1,8,32,64")
     parser.add_argument("--prompt-len", type=int, default=128, help="prompt ids per row")
     parser.add_argument("--max-tokens", type=int, default=128, help="new tokens per row")
+    parser.add_argument(
+        "--temperature", type=float, default=0.0, help="0 (default): greedy; above: sampled"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="trials per figure (median)")
     parser.add_argument(
         "--bandwidth", type=float, default=H200_TBS, help="memory bandwidth in TB/s (H200: 4.8)"
@@ -393,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         batches=args.batches,
         prompt_len=args.prompt_len,
         max_tokens=args.max_tokens,
+        temperature=args.temperature,
         repeats=args.repeats,
         bandwidth=args.bandwidth * 1e12,
     )

@@ -1,8 +1,8 @@
 """Profile 1,000,000 rows of generated text: wall time and peak memory of the whole process tree.
 
-    .venv/bin/python benchmarks/profile.py            # 1,000,000 rows
-    .venv/bin/python benchmarks/profile.py --quick    # 100,000 rows
-    .venv/bin/python benchmarks/profile.py --rows 10000000 --dedup   # the scale claim, ~8 min
+    .venv/bin/python benchmarks/data_profile.py            # 1,000,000 rows
+    .venv/bin/python benchmarks/data_profile.py --quick    # 100,000 rows
+    .venv/bin/python benchmarks/data_profile.py --rows 10000000 --dedup   # the scale claim, ~8 min
 
 The rows are English-like texts of 20-60 words with PII planted in about 1% of them, a
 label column, a number and exact duplicates in about 5% (within each 500,000-row chunk
