@@ -31,6 +31,11 @@ import click
     metavar="URI",
     help="For an external version: another external version to try, in order, when it fails.",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for torch (default: torch's own choice, one per core).",
+)
 @click.option("--max-batch", default=32, show_default=True, type=click.IntRange(1, 1024))
 @click.option(
     "--max-queue",
@@ -60,6 +65,7 @@ def serve(
     backend: str,
     adapters: tuple[str, ...],
     fallbacks: tuple[str, ...],
+    threads: int | None,
     max_batch: int,
     max_queue: int,
     api_key: str | None,
@@ -95,6 +101,10 @@ def serve(
             registry, version, [registry.get_version(f) for f in fallbacks]
         )
     else:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         click.echo(f"loading {uri} on {device}...", err=True)
         answering = load_local(
             registry,

@@ -141,6 +141,9 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise QueueFull(len(self._waiting), retry_after=1.0)
+            # A caller that left while waiting gives its place back now, not when it is reached.
+            if any(waiting.cancelled for waiting in self._waiting):
+                self._waiting = deque(w for w in self._waiting if not w.cancelled)
             # Only sequences beyond the free slots wait: max_queue 0 still admits into a free slot.
             free = max(0, self.max_batch - len(self._active))
             if len(self._waiting) >= self.max_queue + free:
@@ -333,22 +336,37 @@ class Batcher:
                 layer.values = layer.values[:, :, first:, :]
 
     def _sample(self, logits: Any, rows: list[Sequence]) -> Any:
+        """Each row's next token: greedy at temperature (near) 0, else drawn from its
+        temperature and top-p, for the whole batch at once on the model's device. A seeded
+        row draws from its own generator (on the CPU), so its tokens do not depend on its
+        neighbours."""
         torch = self._torch
-        chosen = logits.argmax(dim=-1).cpu()
-        for row, seq in enumerate(rows):
-            s = seq.sampling
-            if s.temperature < _GREEDY_BELOW:
-                continue  # as good as greedy, and dividing by it would overflow the logits
-            scores = logits[row] / s.temperature
-            probs = torch.softmax(scores, dim=-1)
-            if s.top_p < 1.0:
-                ordered, order = probs.sort(descending=True)
-                outside = ordered.cumsum(-1) - ordered > s.top_p
-                ordered[outside] = 0
-                probs = torch.zeros_like(probs).scatter(0, order, ordered)
-            pick = torch.multinomial(probs.cpu(), 1, generator=seq.generator)
-            chosen[row] = pick[0]
-        return chosen
+        chosen = logits.argmax(dim=-1)
+        # as good as greedy below this, and dividing by it would overflow the logits
+        drawn = [i for i, seq in enumerate(rows) if seq.sampling.temperature >= _GREEDY_BELOW]
+        if drawn:
+            device, dtype = logits.device, logits.dtype
+            index = torch.tensor(drawn, device=device)
+            temperature = torch.tensor(
+                [rows[i].sampling.temperature for i in drawn], device=device, dtype=dtype
+            )
+            probs = torch.softmax(logits[index] / temperature.unsqueeze(1), dim=-1)
+            top_p = [rows[i].sampling.top_p for i in drawn]
+            if any(p < 1.0 for p in top_p):
+                limit = torch.tensor(top_p, device=device, dtype=dtype).unsqueeze(1)
+                ordered, order = probs.sort(dim=-1, descending=True)
+                ordered = ordered.masked_fill(ordered.cumsum(-1) - ordered > limit, 0)
+                probs = torch.zeros_like(probs).scatter(-1, order, ordered)
+            picks = torch.empty(len(drawn), dtype=torch.long, device=device)
+            free = [k for k, i in enumerate(drawn) if rows[i].sampling.seed is None]
+            if free:
+                picks[free] = torch.multinomial(probs[free], 1).squeeze(1)
+            for k, i in enumerate(drawn):
+                if rows[i].sampling.seed is not None:
+                    draw = torch.multinomial(probs[k].cpu(), 1, generator=rows[i].generator)
+                    picks[k] = draw[0]
+            chosen[index] = picks
+        return chosen.cpu()
 
     def retry_after(self) -> float:
         """About how long until a slot frees up, in seconds."""
