@@ -12,21 +12,8 @@ import click
 
 from lmops.cli.output import emit, json_option
 from lmops.cli.progress import progress_bar
-from lmops.core.errors import InvalidInput
+from lmops.cli.prompts import parse_params
 from lmops.core.settings import current
-
-
-def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"parameters are key=value, not {pair!r}", field="param")
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
-    return params
 
 
 def _store() -> Any:
@@ -100,7 +87,7 @@ def run(
         data,
         scorers,
         model=model,
-        params=_params(params),
+        params=parse_params(params),
         name=name,
         expected_column=expected_column,
         concurrency=concurrency,
@@ -245,7 +232,7 @@ def gate(
     chosen = tuple(dict.fromkeys((metric, *scorers)))
     options = {
         "model": model,
-        "params": _params(params),
+        "params": parse_params(params),
         "expected_column": expected_column,
         "concurrency": concurrency,
         "retries": retries,

@@ -29,7 +29,7 @@ def _read_json(path: str, what: str) -> Any:
         raise InvalidInput(f"cannot read {what} from {path}: {exc}", field=what) from None
 
 
-def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     """`k=v` pairs; a value that parses as JSON (0.2, 64, true, ["a"]) is kept as such."""
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -90,7 +90,7 @@ def register(
         name,
         template=template,
         messages=_read_json(messages_file, "messages") if messages_file else None,
-        model_params=_params(params),
+        model_params=parse_params(params),
         response_format=_read_json(response_format, "response_format") if response_format else None,
         commit_message=message,
         tags=_tags(tags),
