@@ -10,7 +10,7 @@ import pytest
 
 import lmops
 from lmops.serving.loading import open_local
-from lmops.serving.protocol import ChatRequest, OpenAIError
+from lmops.serving.protocol import ChatRequest, EmbeddingRequest, OpenAIError
 from lmops.serving.service import Caller, OpenAIService
 
 # PEFT still reads a property transformers 5 deprecated; not ours to fix.
@@ -100,6 +100,13 @@ def test_each_adapter_answers_as_itself_from_one_base(registry: str, tmp_path: P
         assert asyncio.run(together()) == [served["tiny"], served["lora-a"], served["lora-b"]]
         with pytest.raises(OpenAIError, match="does not exist"):
             answer(service, "lora-c")
+
+        def embedding(model: str) -> list[float]:
+            request = EmbeddingRequest(model=model, input="hello there")
+            body = asyncio.run(service.embed(request, Caller()))
+            return list(body["data"][0]["embedding"])
+
+        assert embedding("tiny") != embedding("lora-a") != embedding("lora-b")
     finally:
         service.close()
 

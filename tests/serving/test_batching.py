@@ -409,3 +409,28 @@ def test_a_failing_step_fails_its_rows_and_the_batcher_serves_on(
     after = batch.submit(good, Sampling(10, temperature=0))
     assert after.finished.completion_tokens == len(after.seq.generated)
     assert after.seq.generated == greedy(model, good, 10)
+
+
+def test_a_row_cancelled_while_waiting_gives_its_place_back(
+    varied: tuple[Any, Any], rows: Callable[..., Rows]
+) -> None:
+    _, tokenizer = varied
+    prompt = prompt_ids(tokenizer, PROMPTS[0])
+    batch = rows(max_batch=1, max_queue=1)
+    refused: list[QueueFull] = []
+    queued: list[Row] = []
+
+    def queue_leave_and_queue_again(row: Row, event: Event) -> None:
+        if queued:
+            return
+        left = batch.submit(prompt, Sampling(5, temperature=0))
+        left.seq.cancel()  # its caller went away while it waited
+        try:
+            queued.append(batch.submit(prompt, Sampling(5, temperature=0)))
+        except QueueFull as exc:
+            refused.append(exc)
+
+    running = batch.submit(prompt, Sampling(10, temperature=0), then=queue_leave_and_queue_again)
+    assert running.finished.completion_tokens == 10
+    assert refused == []
+    assert queued[0].finished.completion_tokens == 5

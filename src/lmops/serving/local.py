@@ -139,11 +139,11 @@ class LocalModel:
         return await shape.collect(run)
 
     async def embed(self, request: EmbeddingRequest) -> dict[str, Any]:
-        self._adapter_for(request.model)
+        adapter = self._adapter_for(request.model)
         texts = request.texts()
         if any(not t for t in texts):
             raise OpenAIError(400, "An input must not be empty", param="input")
-        vectors, tokens = await asyncio.to_thread(self._embed, texts, request.dimensions)
+        vectors, tokens = await asyncio.to_thread(self._embed, texts, request.dimensions, adapter)
         return {
             "object": "list",
             "model": request.model,
@@ -217,7 +217,9 @@ class LocalModel:
             ) from exc
         return run
 
-    def _embed(self, texts: list[str], dimensions: int | None) -> tuple[list[list[float]], int]:
+    def _embed(
+        self, texts: list[str], dimensions: int | None, adapter: str | None
+    ) -> tuple[list[list[float]], int]:
         import torch
 
         vectors: list[list[float]] = []
@@ -240,6 +242,9 @@ class LocalModel:
                     )
                 tokens += int(lengths.sum())
                 batch = {k: v.to(device) for k, v in batch.items()}
+                if self._adapters:  # a PEFT model: name the adapter (or the base) per row
+                    rows = len(batch["input_ids"])
+                    batch["adapter_names"] = [adapter or "__base__"] * rows
                 out = self._model(**batch, output_hidden_states=True)
                 hidden = out.hidden_states[-1].float()
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
