@@ -196,6 +196,19 @@ def test_compare_and_gate(stores: Stores) -> None:
     with pytest.raises(InvalidInput, match="no metric 'bleu'"):
         judge(c, "bleu")
 
+    def right_but_seven(question: str) -> str:
+        if number(question) == 7:
+            raise ValueError("seven is unlucky")
+        return right(question)
+
+    # Equal on every row both answered, but it failed one: failing rows must not pass.
+    failing = evaluate(FunctionTarget(right_but_seven), Data(ROWS, "rows"), ["exact_match"], stores)
+    gated = judge(
+        compare(stores.evaluations, better.evaluation.id, failing.evaluation.id), "exact_match"
+    )
+    assert not gated.passed
+    assert "failed on 1 rows, the baseline on 0" in gated.report()
+
 
 def test_a_custom_scorer_function(stores: Stores) -> None:
     def starts_with_digit(example: Example) -> float:

@@ -280,6 +280,26 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     live.stop()
 
 
+def test_models_lists_only_the_callers_projects_endpoints(
+    secured: tuple[LiveServer, str, str],
+) -> None:
+    server, key, _ = secured
+    assert [m.id for m in client(server, key).models.list().data] == ["chat"]
+    home = server.home
+    lmops(home, "projects", "create", "other")
+    lmops(home, "users", "create", "olga")
+    lmops(home, "projects", "add-member", "other", "olga", "editor")
+    made = json.loads(
+        lmops(home, "keys", "create", "--user", "olga", "--project", "other", "--json")
+    )
+    olga = client(server, made["key"])
+    assert olga.models.list().data == []
+    with pytest.raises(openai.NotFoundError):
+        olga.models.retrieve("chat")
+    with pytest.raises(openai.NotFoundError):
+        olga.chat.completions.create(model="chat", messages=HELLO, max_tokens=1)
+
+
 def test_keys_are_held_to_their_rate_limits(
     secured: tuple[LiveServer, str, str], tmp_path: Path
 ) -> None:

@@ -86,7 +86,8 @@ def compare(
             f"{', '.join(b.scorers)})",
             field="b",
         )
-    directions = {**_directions(metrics), **(directions or {})}
+    stored = {**a.higher_is_better, **b.higher_is_better}  # as each evaluation's scorers said
+    directions = {**_directions(metrics), **stored, **(directions or {})}
     pairs = list(zip(rows_a, rows_b, strict=False))
     deltas = [_delta(m, a, b, pairs, directions[m], confidence, resamples, seed) for m in metrics]
     changed = []

@@ -44,6 +44,7 @@ class Evaluation(BaseModel):
     model_version: str | None = None
     prompt_version: str | None = None
     scorers: list[str]
+    higher_is_better: dict[str, bool] = Field(default_factory=dict)
     status: str  # running | finished | failed
     row_count: int = 0
     failed_rows: int = 0

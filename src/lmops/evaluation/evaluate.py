@@ -113,6 +113,7 @@ def evaluate(
         target=target.description,
         data=data.description,
         scorers=names,
+        higher_is_better={s.name: s.higher_is_better for s in chosen},
         model_version=target.model_version,
         prompt_version=target.prompt_version,
     )

@@ -3,7 +3,9 @@
 The gate fails when the candidate is worse beyond the interval: when even the best end of
 the confidence interval of (candidate - baseline) is below `min_delta` (for a metric where
 lower is better, the signs turn). A difference the interval cannot tell from noise passes.
-The report is markdown, fit for a pull-request comment.
+It also fails when the candidate failed on more rows than the baseline (failed rows are
+left out of the paired comparison, so they could hide a regression). The report is
+markdown, fit for a pull-request comment.
 """
 
 from __future__ import annotations
@@ -58,7 +60,13 @@ class GateResult:
         return "\n".join(lines)
 
     def _why(self) -> str:
-        d = self.delta
+        d, c = self.delta, self.comparison
+        if c.b.failed_rows > c.a.failed_rows:
+            return (
+                f"The candidate failed on {c.b.failed_rows} rows, the baseline on "
+                f"{c.a.failed_rows}: failed rows are left out of the comparison, so more of "
+                "them fails the gate."
+            )
         if d.low is None or d.high is None:
             return f"No row was scored by both: nothing to compare on {self.metric}."
         best = d.high if d.higher_is_better else -d.low
@@ -86,7 +94,9 @@ def judge(comparison: Comparison, metric: str, min_delta: float = 0.0) -> GateRe
         passed = d.high >= min_delta
     else:
         passed = -d.low >= min_delta
-    return GateResult(metric, min_delta, passed, d, comparison)
+    # Failed rows drop out of the pairs: a candidate must not pass by failing the hard ones.
+    more_failures = comparison.b.failed_rows > comparison.a.failed_rows
+    return GateResult(metric, min_delta, passed and not more_failures, d, comparison)
 
 
 def _num(value: float | None, *, signed: bool = False) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
-from lmops.core.errors import NotFound
+from lmops.core.errors import InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
 from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.evaluation.entities import EvalRow, Evaluation
@@ -16,6 +17,7 @@ from lmops.store.engine import writing
 from lmops.tracing.serialize import to_jsonable
 
 MAX_PAGE = 1000
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class EvaluationStore(InProject):
@@ -32,6 +34,7 @@ class EvaluationStore(InProject):
         scorers: list[str],
         model_version: str | None = None,
         prompt_version: str | None = None,
+        higher_is_better: dict[str, bool] | None = None,
     ) -> Evaluation:
         row: dict[str, Any] = {
             "id": new_id(),
@@ -43,6 +46,7 @@ class EvaluationStore(InProject):
             "model_version": model_version,
             "prompt_version": prompt_version,
             "scorers": scorers,
+            "higher_is_better": higher_is_better or {},
             "status": "running",
             "row_count": 0,
             "failed_rows": 0,
@@ -101,6 +105,8 @@ class EvaluationStore(InProject):
             )
 
     def get(self, evaluation_id: str) -> Evaluation:
+        if not _ID.fullmatch(evaluation_id):
+            raise NotFound(f"no evaluation {evaluation_id[:100]!r}")
         query = select(evaluations).where(
             evaluations.c.project == self.project, evaluations.c.id == evaluation_id
         )
@@ -142,6 +148,49 @@ class EvaluationStore(InProject):
             found += page
             if len(page) < MAX_PAGE:
                 return found
+
+    def find_rows(
+        self,
+        evaluation_id: str,
+        *,
+        failed: bool | None = None,
+        scorer: str | None = None,
+        below: float | None = None,
+        offset: int = 0,
+        limit: int = MAX_PAGE,
+    ) -> tuple[list[EvalRow], int]:
+        """A page of the rows that match, and how many match: `failed` rows (the target
+        failed) or the others, rows whose `scorer` scored below `below` (unscored rows
+        never are)."""
+        evaluation = self.get(evaluation_id)
+        where = [evaluation_rows.c.evaluation_id == evaluation.id]
+        if failed is not None:
+            error = evaluation_rows.c.error
+            where.append(error.is_not(None) if failed else error.is_(None))
+        if (scorer is None) != (below is None):
+            raise InvalidInput("scorer and below go together", field="below")
+        if scorer is not None and below is not None:
+            if scorer not in evaluation.scorers:
+                raise InvalidInput(
+                    f"{evaluation.uri} has no scorer {scorer[:100]!r} "
+                    f"(it has {', '.join(evaluation.scorers)})",
+                    field="scorer",
+                )
+            value = evaluation_rows.c.scores[(scorer, "value")].as_float()
+            where.append(value < below)
+        query = (
+            select(evaluation_rows)
+            .where(*where)
+            .order_by(evaluation_rows.c.row_index)
+            .offset(offset)
+            .limit(min(limit, MAX_PAGE))
+        )
+        counting = select(func.count()).select_from(evaluation_rows).where(*where)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).mappings()
+            page = [EvalRow.model_validate({**dict(r), "index": r["row_index"]}) for r in found]
+            total = int(conn.execute(counting).scalar() or 0)
+        return page, total
 
     def count(self) -> int:
         query = select(func.count()).where(evaluations.c.project == self.project)

@@ -18,6 +18,7 @@ evaluations = Table(
     Column("model_version", String(255)),
     Column("prompt_version", String(255)),
     Column("scorers", JSONType, nullable=False),
+    Column("higher_is_better", JSONType, nullable=False),  # {scorer: bool}, for comparisons
     Column("status", String(16), nullable=False),
     Column("row_count", Integer, nullable=False),
     Column("failed_rows", Integer, nullable=False),

@@ -25,6 +25,7 @@ from lmops.server.routers import (
     audit,
     data,
     endpoints,
+    evaluations,
     models,
     openai,
     otlp,
@@ -122,5 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(transitions.router)
     app.include_router(endpoints.router)
+    app.include_router(evaluations.router)
     pages.install(app)
     return app

@@ -324,7 +324,7 @@ class Batcher:
         index = torch.tensor(keep, dtype=torch.long, device=self._device)
         self._active = [self._active[i] for i in keep]
         self._mask = self._mask[index]
-        self._next = self._next[index]
+        self._next = self._next[keep]  # kept on the CPU, as _sample returns it
         self._cache.batch_select_indices(index)
         # Columns that hold padding in every remaining row are dropped from the cache.
         used = self._mask.any(dim=0).nonzero()

@@ -70,7 +70,7 @@ class Endpoint(EndpointSpec):
 class KeyLimits(BaseModel):
     """Limits on one API key's use of the gateway; None means unlimited."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     requests_per_minute: int | None = Field(default=None, ge=1)
     tokens_per_minute: int | None = Field(default=None, ge=1)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lmops.core.errors import LmopsError, NotFound
+from lmops.core.errors import InvalidInput, LmopsError, NotFound
 from lmops.registry.entities import ModelVersion
 from lmops.registry.store import RegistryStore
 from lmops.serving.backends import Backend, ServedModel
@@ -34,6 +34,7 @@ from lmops.serving.store import EndpointStore
 log = logging.getLogger(__name__)
 
 Loader = Callable[[RegistryStore, ModelVersion], Backend]
+_MAX_CACHED = 10_000  # endpoint lookups kept (hits and misses)
 
 
 class Deployment:
@@ -156,9 +157,14 @@ class Deployments:
             deployment = self._versions.setdefault(version.id, Deployment(version, backend))
             if deployment.backend is not backend:
                 backend.close()  # another route loaded the same version meanwhile
-            self._switch(key, follow, deployment)
+            if follow.loading == version.id or follow.current is None:
+                self._switch(key, follow, deployment)
+            elif not deployment.refs:  # the alias moved on while this one loaded
+                self._versions.pop(version.id, None)
+                deployment.retire()
         finally:
-            follow.loading = None
+            if follow.loading == version.id:
+                follow.loading = None
             follow.ready.set()
 
     def _switch(self, key: tuple[str, str], follow: _Follow, deployment: Deployment) -> None:
@@ -172,6 +178,18 @@ class Deployments:
             if not old.refs:
                 self._versions.pop(old.version.id, None)
                 old.retire()
+
+    def prune(self, project: str, keep: set[str]) -> None:
+        """Stop following the URIs of `project` no endpoint routes to any more; a version
+        no route needs is closed once its last request finished."""
+        for key in [k for k in self._follows if k[0] == project and k[1] not in keep]:
+            follow = self._follows.pop(key)
+            deployment = follow.current
+            if deployment is not None:
+                deployment.refs.discard(key)
+                if not deployment.refs:
+                    self._versions.pop(deployment.version.id, None)
+                    deployment.retire()
 
     def close(self) -> None:
         for deployment in self._versions.values():
@@ -213,8 +231,11 @@ class GatewayRouter:
         ]
 
     def forget(self, project: str, name: str) -> None:
-        """Re-read the endpoint at its next request (it was just changed)."""
+        """Re-read the endpoint at its next request (it was just changed), and unload the
+        versions the project's endpoints no longer route to."""
         self._cache.pop((project, name), None)
+        routed = {r.model for e in self._endpoints.in_project(project).list() for r in e.routes}
+        self.deployments.prune(project, routed)
 
     def close(self) -> None:
         self.deployments.close()
@@ -225,8 +246,10 @@ class GatewayRouter:
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
         endpoint: Endpoint | None = None
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(NotFound, InvalidInput):  # no such name, or not a valid one
             endpoint = self._endpoints.in_project(project).get(name)
+        if len(self._cache) >= _MAX_CACHED:  # callers choose the names: keep it bounded
+            self._cache.clear()
         self._cache[(project, name)] = (now, endpoint)
         return endpoint
 

@@ -160,7 +160,10 @@ class OpenAIService:
             self._admit(request, caller)
             cache_key = None
             if target.cache and self.cache is not None and not request.stream:
-                cache_key = ResponseCache.key(f"{caller.project}/{target.name}", request)
+                # the version that would answer is part of the key: a moved alias or another
+                # side of a split never answers from the other version's cache
+                scope = f"{caller.project}/{target.name}/{target.served.version}"
+                cache_key = ResponseCache.key(scope, request)
                 cached = self.cache.get(cache_key)
                 if cached is not None:
                     call.cache_hit = True
@@ -321,6 +324,18 @@ class _Call:
                 self.span.set_attribute("lmops.cache_hit", True)
             self._end()
 
+    def _charge_partial(self, usage: dict[str, Any], chunks: int) -> None:
+        """A stream the client left still cost what was generated: its usage if it came,
+        else a token per content chunk delivered (the prompt's are not known then)."""
+        limiter, key = self.service.limiter, self.caller.key_id
+        if limiter is None or key is None:
+            return
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or chunks)
+        price = self.service.price
+        cost = price(self.target.served.id, prompt, completion) if price else 0.0
+        limiter.charge(key, prompt, completion, cost)
+
     def failed(self, exc: OpenAIError) -> None:
         if self.ended:
             return
@@ -342,6 +357,7 @@ class _Call:
         wants_usage = not isinstance(request, EmbeddingRequest) and request.include_usage()
         usage: dict[str, Any] = {}
         texts: dict[int, str] = {}
+        pieces: dict[int, int] = {}  # content chunks per choice: at least a token each
         try:
             async for chunk in chunks:
                 chunk["model"] = request.model
@@ -355,6 +371,7 @@ class _Call:
                         self.first_token()
                         index = choice.get("index", 0)
                         texts[index] = texts.get(index, "") + piece
+                        pieces[index] = pieces.get(index, 0) + 1
                 yield _event(chunk)
             for text in texts.values():
                 self.service.guard.check_output(text, self.caller)
@@ -373,6 +390,7 @@ class _Call:
             if not self.ended:  # the client left before the end
                 self.service.metrics.requests.labels(request.model, self.route, "499").inc()
                 self.ended = True
+                self._charge_partial(usage, sum(pieces.values()))
                 if self.span is not None:
                     self.span.set_status(SpanStatus.ERROR, "the client disconnected")
                     self._end()

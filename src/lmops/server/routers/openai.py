@@ -82,12 +82,13 @@ async def embeddings(request: Request) -> Any:
 
 @router.get("/v1/models")
 def list_models(request: Request) -> dict[str, Any]:
-    return {"object": "list", "data": [m.card() for m in _service(request).models()]}
+    served = _service(request).models(_caller(request))
+    return {"object": "list", "data": [m.card() for m in served]}
 
 
 @router.get("/v1/models/{model:path}")
 def get_model(request: Request, model: str) -> dict[str, Any]:
-    for served in _service(request).models():
+    for served in _service(request).models(_caller(request)):
         if served.id == model:
             return served.card()
     raise model_not_found(model)

@@ -18,7 +18,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("Datasets", "/datasets", True, "versioned datasets, profiles and transforms"),
     Stage("Prompts", "/prompts", True, "prompt templates, versions and aliases"),
     Stage("Fine-tuning", "/fine-tuning", False, "fine-tuning jobs and hyperparameter search"),
-    Stage("Evaluation", "/evaluation", False, "scorers, evaluations and comparisons"),
+    Stage("Evaluation", "/evaluations", True, "scorers, evaluations and comparisons"),
     Stage("Models", "/models", True, "the model registry: versions, aliases, approvals"),
     Stage("Endpoints", "/endpoints", True, "the gateway's endpoints, their traffic, a playground"),
     Stage("Traces", "/traces", True, "traces and spans of served requests"),

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=255), nullable=True),
         sa.Column("prompt_version", sa.String(length=255), nullable=True),
         sa.Column("scorers", JSON, nullable=False),
+        sa.Column("higher_is_better", JSON, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=False),
         sa.Column("failed_rows", sa.Integer(), nullable=False),
