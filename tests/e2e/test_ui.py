@@ -213,7 +213,9 @@ def test_navigation_and_not_found(tab: Tab) -> None:
     page.click("nav.sidebar >> text=Prompts")
     expect(page.locator("main h1")).to_have_text("Prompts")
     page.click("nav.sidebar >> text=Evaluation")
-    expect(page.locator("main")).to_contain_text("Evaluation are not built yet in this version")
+    expect(page.locator("main h1")).to_have_text("Evaluations")
+    page.click("nav.sidebar >> text=Fine-tuning")
+    expect(page.locator("main")).to_contain_text("Fine-tuning are not built yet in this version")
     page.click("nav.sidebar >> text=Monitoring")
     expect(page.locator("main")).to_contain_text("Monitoring are not built yet")
     assert tab.errors == []
