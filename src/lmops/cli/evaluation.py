@@ -35,6 +35,13 @@ run_options = [
     click.option("--expected-column", default="expected", show_default=True),
     click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256)),
     click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 10)),
+    click.option(
+        "--judge",
+        help="The model the judge scorers ask: models:/..., an endpoint URL (with "
+        "--judge-model), or a gateway endpoint's name.",
+    ),
+    click.option("--judge-model", help="The model name a --judge URL serves."),
+    click.option("--judge-rubric", help="A prompts:/ version to grade with."),
 ]
 
 
@@ -77,6 +84,9 @@ def run(
     expected_column: str,
     concurrency: int,
     retries: int,
+    judge: str | None,
+    judge_model: str | None,
+    judge_rubric: str | None,
     name: str | None,
     as_json: bool,
 ) -> None:
@@ -92,6 +102,9 @@ def run(
         expected_column=expected_column,
         concurrency=concurrency,
         retries=retries,
+        judge=judge,
+        judge_model=judge_model,
+        judge_rubric=judge_rubric,
     )
     if as_json:
         click.echo(result.evaluation.model_dump_json(indent=2))
@@ -218,6 +231,9 @@ def gate(
     expected_column: str,
     concurrency: int,
     retries: int,
+    judge: str | None,
+    judge_model: str | None,
+    judge_rubric: str | None,
     metric: str,
     min_delta: float,
     report: str | None,
@@ -227,7 +243,8 @@ def gate(
     gate.<metric> = 1 to a candidate model version, which a registry policy can require
     (`lmops models policy ... --min gate.rougeL=1`)."""
     from lmops.evaluation.compare import compare
-    from lmops.evaluation.gate import GATE_RESULT, judge
+    from lmops.evaluation.gate import GATE_RESULT
+    from lmops.evaluation.gate import judge as judge_gate
 
     chosen = tuple(dict.fromkeys((metric, *scorers)))
     options = {
@@ -236,11 +253,14 @@ def gate(
         "expected_column": expected_column,
         "concurrency": concurrency,
         "retries": retries,
+        "judge": judge,
+        "judge_model": judge_model,
+        "judge_rubric": judge_rubric,
     }
     base = _evaluate(baseline, data, chosen, name=f"gate baseline {baseline}", **options)
     cand = _evaluate(candidate, data, chosen, name=f"gate candidate {candidate}", **options)
     store = _store()
-    result = judge(compare(store, base.evaluation.id, cand.evaluation.id), metric, min_delta)
+    result = judge_gate(compare(store, base.evaluation.id, cand.evaluation.id), metric, min_delta)
     text = result.report()
     if report:
         Path(report).write_text(text + "\n", encoding="utf-8")

@@ -20,6 +20,7 @@ from lmops.core.settings import Settings, current
 from lmops.data.store import DataStore
 from lmops.evaluation.catalog import ScorerSpec
 from lmops.evaluation.evaluate import Result, RowSpan, Stores, evaluate, load_data
+from lmops.evaluation.judging import open_judge, with_judge
 from lmops.evaluation.store import EvaluationStore
 from lmops.evaluation.targets import ChatTarget, FunctionTarget, Target, http_sender, service_sender
 from lmops.prompts.entities import Prompt
@@ -144,24 +145,41 @@ def run_evaluation(
     row_span: RowSpan | None = None,
     record: SpanSink | None = None,
     progress: Callable[[int, int], None] | None = None,
+    judge: str | None = None,
+    judge_model: str | None = None,
+    judge_rubric: str | None = None,
     settings: Settings | None = None,
 ) -> Result:
+    """`judge` is the model the `judge` and `pairwise_judge` scorers ask (a models:/ URI,
+    an endpoint URL with `judge_model`, or a gateway endpoint's name); `judge_rubric` a
+    prompts:/ version to grade with instead of the default rubric."""
     settings = settings or current()
     stores = open_stores(settings)
     rows = load_data(data, stores.data)
-    chosen = resolve_target(
-        target, stores, settings, model=model, api_key=api_key, params=params, record=record
-    )
-    return evaluate(
-        chosen,
-        rows,
-        scorers,
-        stores,
-        name=name,
-        expected_column=expected_column,
-        concurrency=concurrency,
-        retries=retries,
-        experiment=experiment,
-        row_span=row_span,
-        progress=progress,
-    )
+    rubric = None
+    if judge_rubric is not None:
+        rubric = PromptStore(stores.evaluations.engine, settings.project).get_version(judge_rubric)
+    judging = None
+    if judge is not None:
+        judging = open_judge(judge, stores.registry, settings, model=judge_model, api_key=api_key)
+    try:
+        scorers = with_judge(scorers, judging, rubric)
+        chosen = resolve_target(
+            target, stores, settings, model=model, api_key=api_key, params=params, record=record
+        )
+        return evaluate(
+            chosen,
+            rows,
+            scorers,
+            stores,
+            name=name,
+            expected_column=expected_column,
+            concurrency=concurrency,
+            retries=retries,
+            experiment=experiment,
+            row_span=row_span,
+            progress=progress,
+        )
+    finally:
+        if judging is not None:
+            judging.close()
