@@ -119,8 +119,7 @@ def evaluate(
     )
     try:
         outcomes = _run(target, inputs, concurrency, retries, row_span, progress)
-        rows = _score(chosen, inputs, expected, outcomes)
-        aggregates = _aggregate(chosen, rows, inputs, expected)
+        rows, aggregates = _score(chosen, inputs, expected, outcomes)
         failures = _failures(rows)
         run_id = _record_run(stores, experiment, evaluation, target, data, aggregates, rows)
         finished = stores.evaluations.finish(
@@ -219,7 +218,8 @@ def _score(
     inputs: list[dict[str, Any]],
     expected: list[Any],
     done: list[_Done],
-) -> list[EvalRow]:
+) -> tuple[list[EvalRow], dict[str, float | None]]:
+    """The rows with each scorer's score, and each scorer's figure over the answered rows."""
     rows = []
     for i, d in enumerate(done):
         o = d.outcome or Outcome()
@@ -239,8 +239,10 @@ def _score(
         )
     answered = [r for r in rows if r.error is None]
     examples = [_example(r) for r in answered]
+    aggregates: dict[str, float | None] = {}
     for scorer in scorers:
         scores = scorer.score_many(examples) if examples else []
+        aggregates[scorer.name] = scorer.aggregate(examples, scores) if examples else None
         for row, score in zip(answered, scores, strict=True):
             row.scores[scorer.name] = RowScore(
                 value=score.value, rationale=score.rationale, error=score.error
@@ -248,7 +250,7 @@ def _score(
         for row in rows:
             if row.error is not None:
                 row.scores[scorer.name] = RowScore(error="the target failed on this row")
-    return rows
+    return rows, aggregates
 
 
 def _example(row: EvalRow) -> Example:
@@ -261,25 +263,6 @@ def _example(row: EvalRow) -> Example:
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
     )
-
-
-def _aggregate(
-    scorers: list[Scorer], rows: list[EvalRow], inputs: list[dict[str, Any]], expected: list[Any]
-) -> dict[str, float | None]:
-    from lmops.evaluation.scoring import Score
-
-    aggregates: dict[str, float | None] = {}
-    answered = [r for r in rows if r.error is None]
-    examples = [_example(r) for r in answered]
-    for scorer in scorers:
-        scores = [
-            Score(r.scores[scorer.name].value, r.scores[scorer.name].rationale)
-            if r.scores[scorer.name].error is None
-            else Score(None, error=r.scores[scorer.name].error)
-            for r in answered
-        ]
-        aggregates[scorer.name] = scorer.aggregate(examples, scores) if examples else None
-    return aggregates
 
 
 def _failures(rows: list[EvalRow]) -> dict[str, int]:

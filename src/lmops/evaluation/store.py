@@ -192,11 +192,6 @@ class EvaluationStore(InProject):
             total = int(conn.execute(counting).scalar() or 0)
         return page, total
 
-    def count(self) -> int:
-        query = select(func.count()).where(evaluations.c.project == self.project)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar() or 0)
-
 
 def _row(evaluation_id: str, row: EvalRow) -> dict[str, Any]:
     return {

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,7 +118,6 @@ class Batcher:
         self._cache: Any = None
         self._mask: Any = None  # (rows, columns): 1 where the cache holds a real token
         self._next: Any = None  # (rows,): each row's token to feed at the next step
-        self._step_seconds = 0.05  # running mean, for Retry-After
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -170,13 +168,10 @@ class Batcher:
                         break
                     joining = self._take_joining()
                 try:
-                    started = time.perf_counter()
                     if joining:
                         self._prefill(joining)
                     if self._active:
                         self._decode()
-                    took = time.perf_counter() - started
-                    self._step_seconds = 0.9 * self._step_seconds + 0.1 * took
                 except Exception as exc:  # a model failure ends the batch, not the server
                     log.exception("generation failed")
                     for seq in [*self._active, *joining]:
@@ -367,10 +362,6 @@ class Batcher:
                     picks[k] = draw[0]
             chosen[index] = picks
         return chosen.cpu()
-
-    def retry_after(self) -> float:
-        """About how long until a slot frees up, in seconds."""
-        return max(1.0, self._step_seconds * 32)
 
 
 def _cache_argument(model: Any) -> str:

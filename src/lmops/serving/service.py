@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
@@ -157,41 +158,35 @@ class OpenAIService:
         call = _Call(self, request, target, caller)
         streaming = False
         try:
-            self._admit(request, caller)
-            cache_key = None
-            if target.cache and self.cache is not None and not request.stream:
-                # the version that would answer is part of the key: a moved alias or another
-                # side of a split never answers from the other version's cache
-                scope = f"{caller.project}/{target.name}/{target.served.version}"
-                cache_key = ResponseCache.key(scope, request)
-                cached = self.cache.get(cache_key)
-                if cached is not None:
-                    call.cache_hit = True
-                    call.finished(cached.get("usage") or {}, _texts(cached))
-                    return cached
-            forwarded = _addressed(request, target.served.id)
-            if isinstance(forwarded, ChatRequest):
-                answer = await target.backend.chat(forwarded)
-            else:
-                answer = await target.backend.complete(forwarded)
-            if isinstance(answer, dict):
-                answer["model"] = request.model
-                texts = _texts(answer)
-                for text in texts:
-                    self.guard.check_output(text, caller)
-                call.finished(answer.get("usage") or {}, texts)
-                if cache_key is not None and self.cache is not None:
-                    self.cache.put(cache_key, answer)
-                return answer
-            streaming = True
-            return call.sse(answer)
-        except OpenAIError as exc:
-            call.failed(exc)
-            raise
-        except Exception as exc:
-            error = _unexpected(exc)
-            call.failed(error)
-            raise error from exc
+            with call.reporting():
+                self._admit(request, caller)
+                cache_key = None
+                if target.cache and self.cache is not None and not request.stream:
+                    # the version that would answer is part of the key: a moved alias or another
+                    # side of a split never answers from the other version's cache
+                    scope = f"{caller.project}/{target.name}/{target.served.version}"
+                    cache_key = ResponseCache.key(scope, request)
+                    cached = self.cache.get(cache_key)
+                    if cached is not None:
+                        call.cache_hit = True
+                        call.finished(cached.get("usage") or {}, _texts(cached))
+                        return cached
+                forwarded = _addressed(request, target.served.id)
+                if isinstance(forwarded, ChatRequest):
+                    answer = await target.backend.chat(forwarded)
+                else:
+                    answer = await target.backend.complete(forwarded)
+                if isinstance(answer, dict):
+                    answer["model"] = request.model
+                    texts = _texts(answer)
+                    for text in texts:
+                        self.guard.check_output(text, caller)
+                    call.finished(answer.get("usage") or {}, texts)
+                    if cache_key is not None and self.cache is not None:
+                        self.cache.put(cache_key, answer)
+                    return answer
+                streaming = True
+                return call.sse(answer)
         finally:
             if not streaming:
                 target.release()
@@ -200,18 +195,12 @@ class OpenAIService:
         target = await self.router.route(request, caller)
         call = _Call(self, request, target, caller)
         try:
-            self._admit(request, caller)
-            answer = await target.backend.embed(_addressed(request, target.served.id))
-            answer["model"] = request.model
-            call.finished(answer.get("usage") or {}, None)
-            return answer
-        except OpenAIError as exc:
-            call.failed(exc)
-            raise
-        except Exception as exc:
-            error = _unexpected(exc)
-            call.failed(error)
-            raise error from exc
+            with call.reporting():
+                self._admit(request, caller)
+                answer = await target.backend.embed(_addressed(request, target.served.id))
+                answer["model"] = request.model
+                call.finished(answer.get("usage") or {}, None)
+                return answer
         finally:
             target.release()
 
@@ -323,6 +312,19 @@ class _Call:
             if self.cache_hit:
                 self.span.set_attribute("lmops.cache_hit", True)
             self._end()
+
+    @contextmanager
+    def reporting(self) -> Iterator[None]:
+        """Count and trace a failure as this request's, as an OpenAIError (never a 500)."""
+        try:
+            yield
+        except OpenAIError as exc:
+            self.failed(exc)
+            raise
+        except Exception as exc:
+            error = _unexpected(exc)
+            self.failed(error)
+            raise error from exc
 
     def _charge_partial(self, usage: dict[str, Any], chunks: int) -> None:
         """A stream the client left still cost what was generated: its usage if it came,
