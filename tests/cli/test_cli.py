@@ -42,7 +42,7 @@ def test_version() -> None:
 def test_db_upgrade(home: Path) -> None:
     code, out = run_cli("db", "upgrade")
     assert code == 0
-    assert "is at revision 0014" in out
+    assert "is at revision 0015" in out
     assert (home / "lmops.db").exists()
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from lmops.cli.online import online
 from lmops.cli.output import emit, json_option
 from lmops.cli.progress import progress_bar
 from lmops.cli.prompts import parse_params
@@ -280,3 +281,6 @@ def gate(
         )
     if not result.passed:
         sys.exit(1)
+
+
+evaluation.add_command(online)

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     webhook_interval_s: float = Field(
         default=1.0, gt=0, le=3600, description="How often the server delivers webhooks"
     )
+    online_scoring_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How often the server runs online scoring rules (0: never)",
+    )
     project: str = Field(
         default=DEFAULT_PROJECT, description="The project this client works in (LMOPS_PROJECT)"
     )

@@ -21,6 +21,7 @@ from lmops.serving.service import Caller, OpenAIService
 JUDGES = ("judge", "pairwise_judge")
 Complete = Callable[[list[dict[str, Any]]], str]
 PARAMS = {"temperature": 0.0, "max_tokens": 256}
+JUDGE_TIMEOUT_S = 300.0
 
 
 class JudgeModel:
@@ -84,7 +85,7 @@ def _http_judge(base_url: str, model: str, api_key: str | None) -> JudgeModel:
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    client = httpx.Client(headers=headers, timeout=300)  # thread-safe
+    client = httpx.Client(headers=headers, timeout=JUDGE_TIMEOUT_S)  # thread-safe
 
     def complete(messages: list[dict[str, Any]]) -> str:
         response = client.post(
@@ -110,17 +111,7 @@ def _local_judge(uri: str, registry: RegistryStore, settings: Settings) -> Judge
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="lmops-judge", daemon=True)
     thread.start()
-
-    async def ask(messages: list[dict[str, Any]]) -> str:
-        request = ChatRequest.model_validate({**PARAMS, "model": served, "messages": messages})
-        answer = await service.generate(request, Caller())
-        if not isinstance(answer, dict):
-            raise RuntimeError("the judge streamed an answer to a request that did not stream")
-        return str(answer["choices"][0]["message"]["content"] or "")
-
-    def complete(messages: list[dict[str, Any]]) -> str:
-        future: Future[str] = asyncio.run_coroutine_threadsafe(ask(messages), loop)
-        return future.result()
+    complete = service_complete(service, served, loop, Caller())
 
     def close() -> None:
         service.close()
@@ -129,3 +120,23 @@ def _local_judge(uri: str, registry: RegistryStore, settings: Settings) -> Judge
         loop.close()
 
     return JudgeModel(complete, close, version.uri)
+
+
+def service_complete(
+    service: OpenAIService, model: str, loop: asyncio.AbstractEventLoop, caller: Caller
+) -> Complete:
+    """`complete` through an in-process OpenAIService whose event loop is `loop` (another
+    thread's): a model loaded for the judge, or the server's gateway."""
+
+    async def ask(messages: list[dict[str, Any]]) -> str:
+        request = ChatRequest.model_validate({**PARAMS, "model": model, "messages": messages})
+        answer = await service.generate(request, caller)
+        if not isinstance(answer, dict):
+            raise RuntimeError("the judge streamed an answer to a request that did not stream")
+        return str(answer["choices"][0]["message"]["content"] or "")
+
+    def complete(messages: list[dict[str, Any]]) -> str:
+        future: Future[str] = asyncio.run_coroutine_threadsafe(ask(messages), loop)
+        return future.result(timeout=JUDGE_TIMEOUT_S)
+
+    return complete

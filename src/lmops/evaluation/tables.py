@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from lmops.store.metadata import Id, JSONType, UTCDateTime, metadata, project_column
 
@@ -44,4 +55,47 @@ evaluation_rows = Table(
     Column("cost", Float),
     Column("trace_id", String(32)),
     Column("error", Text),
+)
+
+# Online scoring: a rule scores a sampled share of a project's finished traces as they come.
+online_rules = Table(
+    "online_rules",
+    metadata,
+    Column("id", Id, primary_key=True),
+    project_column(),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("scorers", JSONType, nullable=False),  # [{name, options, feedback_name}]
+    Column("sample_rate", Float, nullable=False),
+    Column("filter", JSONType, nullable=False),  # TraceFilter fields
+    Column("judge", String(1000)),
+    Column("judge_model", String(255)),
+    Column("judge_rubric", String(1000)),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # how far through the project's traces (by updated_at, then trace id) the rule has read
+    Column("watermark_at", UTCDateTime, nullable=False),
+    Column("watermark_trace", String(32), nullable=False),
+    UniqueConstraint("project", "name"),
+)
+
+# One row per sampled trace a rule scored: its claim (so no trace is scored twice, by any
+# process) and its outcome. Traces deleted by retention take their rows with them.
+online_scored = Table(
+    "online_scored",
+    metadata,
+    Column("rule_id", Id, ForeignKey("online_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "trace_id",
+        String(32),
+        ForeignKey("traces.trace_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("scored_at", UTCDateTime),  # None while it is being scored
+    Column("scores", JSONType, nullable=False),  # {feedback name: value}
+    Column("error", Text),
+    Index(None, "rule_id", "claimed_at"),
 )

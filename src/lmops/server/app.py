@@ -12,11 +12,12 @@ from lmops.artifacts import open_artifact_store
 from lmops.core.errors import InvalidInput
 from lmops.core.settings import Settings
 from lmops.data.store import DataStore
+from lmops.evaluation.rules import RuleStore
 from lmops.evaluation.store import EvaluationStore
 from lmops.governance.access import AccessStore
 from lmops.prompts.store import PromptStore
 from lmops.registry.store import RegistryStore
-from lmops.server import actor, gateway, retention, webhook_worker
+from lmops.server import actor, gateway, online_worker, retention, webhook_worker
 from lmops.server.auth import authorize
 from lmops.server.deps import Services
 from lmops.server.errors import install_error_handlers
@@ -27,6 +28,7 @@ from lmops.server.routers import (
     endpoints,
     evaluations,
     models,
+    online_rules,
     openai,
     otlp,
     prompts,
@@ -47,10 +49,12 @@ from lmops.tracking.store import TrackingStore
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The background tasks that run while the app serves: retention and webhooks."""
+    """The background tasks that run while the app serves: retention, webhooks and online
+    scoring (stopped before the gateway its judges may call)."""
     async with retention.lifespan(app), webhook_worker.lifespan(app):
         try:
-            yield
+            async with online_worker.lifespan(app):
+                yield
         finally:
             app.state.openai.close()
             app.state.gateway_spans.flush()
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         access=AccessStore(engine),
         endpoints=EndpointStore(engine),
         evaluations=EvaluationStore(engine),
+        rules=RuleStore(engine),
         auth=settings.auth != "off",
     )
     app.state.login_throttle = LoginThrottle()
@@ -124,5 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transitions.router)
     app.include_router(endpoints.router)
     app.include_router(evaluations.router)
+    app.include_router(online_rules.router)
     pages.install(app)
     return app

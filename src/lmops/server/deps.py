@@ -14,6 +14,7 @@ from lmops.core.settings import Settings
 from lmops.core.uris import VersionRef, check_name
 from lmops.data.entities import DatasetVersion
 from lmops.data.store import LATEST, DataStore
+from lmops.evaluation.rules import RuleStore
 from lmops.evaluation.store import EvaluationStore
 from lmops.governance.access import AccessStore
 from lmops.governance.cards import Stores
@@ -41,6 +42,7 @@ class Services:
     access: AccessStore
     endpoints: EndpointStore
     evaluations: EvaluationStore
+    rules: RuleStore
     auth: bool
     """Whether callers must authenticate (LMOPS_AUTH=on, or `lmops server` beyond loopback)."""
 
@@ -174,3 +176,7 @@ def endpoint_store(request: Request) -> EndpointStore:
 
 def evaluation_store(request: Request) -> EvaluationStore:
     return services(request).evaluations.in_project(project(request))
+
+
+def rule_store(request: Request) -> RuleStore:
+    return services(request).rules.in_project(project(request))

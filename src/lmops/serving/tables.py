@@ -24,6 +24,7 @@ endpoints = Table(
     Column("name", String(255), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("routes", JSONType, nullable=False),  # [{model, weight}]
+    Column("fallbacks", JSONType, nullable=False),  # [model URI], tried in order on failure
     Column("sticky", Boolean, nullable=False),
     Column("cache", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    exists,
     func,
     or_,
     select,
@@ -315,6 +316,36 @@ class TracingStore(InProject):
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]) if more else None
         return TracePage(traces=rows, next_cursor=next_cursor)
+
+    def settled(
+        self,
+        query: TraceQuery,
+        *,
+        after: tuple[datetime, str],
+        before: datetime,
+        limit: int = 200,
+        skip_tag: str | None = None,
+    ) -> list[tuple[Trace, datetime]]:
+        """Finished traces matching `query`, last written after `after` (updated_at, trace
+        id) and before `before`, oldest write first, each with its updated_at: how online
+        scoring reads traces as they settle. `skip_tag` leaves out traces carrying that tag
+        key (the judge calls scoring makes itself)."""
+        t = traces.c
+        at, trace_id = after
+        where = trace_filters(query, self.project)
+        where += [
+            t.end_time.is_not(None),
+            t.updated_at < before,
+            or_(t.updated_at > at, and_(t.updated_at == at, t.trace_id > trace_id)),
+        ]
+        if skip_tag is not None:
+            where.append(
+                ~exists().where(trace_tags.c.trace_id == t.trace_id, trace_tags.c.key == skip_tag)
+            )
+        statement = select(traces).where(*where).order_by(t.updated_at, t.trace_id).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).mappings().all()
+        return [(Trace.model_validate(dict(r)), r["updated_at"]) for r in rows]
 
     def get_session(self, session_id: str) -> list[Trace]:
         """A session's traces in the order they happened."""

@@ -56,6 +56,7 @@ traces = Table(
     Index(None, "session_id", "start_time"),
     Index(None, "user_id", "start_time"),
     Index(None, "latency_ms"),
+    Index(None, "project", "updated_at"),  # online scoring reads traces as they settle
 )
 
 spans = Table(
