@@ -31,6 +31,8 @@ def test_the_demo_chats_through_the_gateway_and_compares_two_prompts(tmp_path: P
     assert chat.trace_id is not None
     assert chat.model_version == version.uri
     assert chat.input_tokens > 0 and chat.output_tokens > 0
+    assert chat.scores["mentions_paris"] == 1.0
+    assert chat.scores["word_count"] == len(chat.answer.split())
 
     done = populate_evaluations(settings)
     assert done is not None

@@ -1,17 +1,23 @@
 """The serving part of `make demo`: an endpoint `assistant` on SmolLM2's production version,
 and one streamed chat through the gateway with the official `openai` client and alice's key,
-which the server records as a trace with tokens, latency and the version that answered."""
+which the server records as a trace with tokens, latency and the version that answered; an
+online scoring rule then scores that trace and attaches its scores as feedback."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from lmops.core.errors import Conflict
 from lmops.core.projects import DEFAULT_PROJECT
 from lmops.core.settings import Settings
 from lmops.demo_access import serving
+from lmops.evaluation.entities import RuleSpec, ScorerRef, TraceFilter
+from lmops.evaluation.online import OnlineScorer
+from lmops.evaluation.rules import RuleStore
 from lmops.governance.access import AccessStore
+from lmops.prompts.store import PromptStore
 from lmops.serving.entities import EndpointSpec, Route
 from lmops.serving.store import EndpointStore
 from lmops.store import open_engine
@@ -20,6 +26,7 @@ from lmops.tracing.store import TracingStore
 from lmops.tuning.register import DEMO_NAME
 
 ENDPOINT = "assistant"
+RULE = "answer-checks"
 QUESTION = "What is the capital of France? Answer in one sentence."
 
 
@@ -32,6 +39,7 @@ class Chat:
     output_tokens: int
     latency_ms: float | None
     first_token_ms: float
+    scores: dict[str, float]  # what the online rule attached to the trace
 
 
 def populate_endpoint(settings: Settings) -> bool:
@@ -45,6 +53,15 @@ def populate_endpoint(settings: Settings) -> bool:
         store.create(ENDPOINT, spec)
     except Conflict:
         return False
+    checks = RuleSpec(
+        scorers=[
+            ScorerRef(name="regex", options={"pattern": "Paris"}, feedback_name="mentions_paris"),
+            ScorerRef(name="word_count"),
+        ],
+        filter=TraceFilter(endpoint=ENDPOINT),
+        description="Does the assistant name Paris, and in how many words",
+    )
+    RuleStore(open_engine(settings.uri)).create(RULE, checks)
     return True
 
 
@@ -78,6 +95,11 @@ def chat_through_gateway(settings: Settings) -> Chat:
     # The server wrote the trace when it stopped (spans are written in batches).
     found = TracingStore(engine).search_traces(TraceQuery(endpoint=ENDPOINT, limit=1)).traces
     trace = found[0] if found else None
+    # A running server scores new traces every few seconds; the demo's server has stopped
+    # (every span written), so it runs the rule's pass itself, without waiting.
+    rules, tracing = RuleStore(engine), TracingStore(engine)
+    OnlineScorer(rules, tracing, PromptStore(engine), settle=timedelta(0)).run([rules.get(RULE)])
+    notes = tracing.feedback.list_feedback(trace.trace_id) if trace else []
     return Chat(
         answer="".join(pieces).strip(),
         trace_id=trace.trace_id if trace else None,
@@ -86,4 +108,5 @@ def chat_through_gateway(settings: Settings) -> Chat:
         output_tokens=trace.output_tokens if trace else 0,
         latency_ms=trace.latency_ms if trace else None,
         first_token_ms=round((first or 0.0) * 1000, 1),
+        scores={f.name: float(f.value) for f in notes if isinstance(f.value, int | float)},
     )

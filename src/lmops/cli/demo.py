@@ -73,6 +73,9 @@ def demo(host: str, port: int, no_serve: bool, auth: bool | None) -> None:
             f"{chat.input_tokens} tokens in, {chat.output_tokens} out, "
             f"{chat.latency_ms or 0:.0f} ms, answered by {chat.model_version}"
         )
+        if chat.scores:
+            scored = ", ".join(f"{k} {v:g}" for k, v in chat.scores.items())
+            click.echo(f"    online rule {demo_serving.RULE} scored that trace: {scored}")
         from lmops import demo_eval
 
         evaluated = demo_eval.populate_evaluations(s)
