@@ -3,7 +3,6 @@ version (a canary's versions side by side), and the playground that calls them."
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -14,8 +13,6 @@ from fastapi.responses import JSONResponse
 
 from lmops.core.errors import InvalidInput, LmopsError
 from lmops.core.uris import VersionRef, check_name, parse_uri
-from lmops.prompts.entities import Prompt
-from lmops.prompts.store import PromptStore
 from lmops.registry.store import RegistryStore
 from lmops.server.auth import Principal, authorize, required_role
 from lmops.server.deps import (
@@ -23,10 +20,19 @@ from lmops.server.deps import (
     RegistryDep,
     Services,
     ServicesDep,
+    TracingDep,
     endpoint_store,
     project,
 )
 from lmops.server.ui.payloads import format_ms
+from lmops.server.ui.playground import (
+    MAX_PANELS,
+    PromptText,
+    answer_costs,
+    describe_version,
+    fill_in,
+    prompt_choices,
+)
 from lmops.server.ui.rendering import HtmlRoute, render
 from lmops.serving.entities import Endpoint
 from lmops.serving.gateway import Deployment, GatewayRouter
@@ -46,8 +52,6 @@ WINDOWS: dict[str, tuple[timedelta, int]] = {
 }
 WINDOW_LABELS = {"15m": "last 15 min", "1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
 LIST_WINDOW = "15m"
-PROMPT_VERSIONS_SHOWN = 10
-MAX_COMPARED = 4
 
 
 @dataclass(frozen=True)
@@ -139,20 +143,21 @@ def playground_page(
     store: EndpointDep,
     prompts: PromptDep,
     endpoint: Annotated[list[str] | None, Query(max_length=255)] = None,
-    prompt: Annotated[str, Query(max_length=1000)] = "",
+    prompt: Annotated[list[str] | None, Query(max_length=1000)] = None,
 ) -> Response:
-    """Run chats against endpoints side by side, from text or a registered prompt."""
+    """Run chats side by side: on one or more endpoints, from text or from registered prompt
+    versions (edited ones too, which the page can save as new versions)."""
     found = store.list()
     names = {e.name for e in found}
-    chosen = [n for n in dict.fromkeys(endpoint or []) if n in names][:MAX_COMPARED]
+    chosen = [n for n in dict.fromkeys(endpoint or []) if n in names][:MAX_PANELS]
     if not chosen and found:
         chosen = [found[0].name]
     context = {
         "endpoints": found,
         "chosen": chosen,
-        "prompt_groups": _prompt_choices(prompts),
-        "chosen_prompt": prompt,
-        "max_compared": MAX_COMPARED,
+        "prompt_groups": prompt_choices(prompts),
+        "chosen_prompts": list(dict.fromkeys(prompt or []))[:MAX_PANELS],
+        "max_panels": MAX_PANELS,
         "can_run": _can_run(request),
     }
     return _render(request, "playground.html", context)
@@ -160,28 +165,41 @@ def playground_page(
 
 @router.get("/playground/prompt", include_in_schema=False)
 def playground_prompt(
-    prompts: PromptDep,
-    uri: Annotated[str, Query(max_length=1000)],
-    variables: Annotated[str | None, Query(max_length=100_000)] = None,
+    prompts: PromptDep, uri: Annotated[str, Query(max_length=1000)]
 ) -> JSONResponse:
-    """A prompt version's variables and parameters (JSON), and its messages rendered with
-    `variables` (a JSON object of strings) when given or when it uses none."""
+    """A prompt version (any `prompts:/` URI) as the playground edits it (JSON)."""
     try:
-        version = prompts.get_version(uri)
-        given = _variables(variables)
-        messages = None
-        if given is not None or not version.variables:
-            messages = _messages(version, given or {})
+        return JSONResponse(describe_version(prompts.get_version(uri)))
     except LmopsError as exc:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-    return JSONResponse(
-        {
-            "uri": version.uri,
-            "variables": version.variables,
-            "model_params": version.model_params,
-            "messages": messages,
-        }
-    )
+
+
+@router.post("/playground/render", include_in_schema=False)
+def playground_render(prompts: PromptDep, text: PromptText) -> JSONResponse:
+    """The variables of a prompt version or of edited text, and its messages filled in with
+    `variables` (JSON). A write's role, like the runs it prepares; it stores nothing."""
+    try:
+        return JSONResponse(fill_in(prompts, text))
+    except LmopsError as exc:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+
+@router.get("/playground/cost", include_in_schema=False)
+def playground_cost(
+    store: EndpointDep,
+    tracing: TracingDep,
+    endpoint: Annotated[str, Query(max_length=255)],
+    input_tokens: Annotated[int, Query(ge=0, le=2**31)],
+    output_tokens: Annotated[int, Query(ge=0, le=2**31)],
+) -> JSONResponse:
+    """What an answer of the endpoint cost, per model it routes to (JSON; cost None where
+    the model has no price)."""
+    try:
+        found = store.get(check_name(endpoint, "endpoint"))
+    except LmopsError as exc:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    costs = answer_costs(found, tracing.prices, input_tokens, output_tokens)
+    return JSONResponse({"endpoint": found.name, "models": costs})
 
 
 # -- gathering -------------------------------------------------------------------------------
@@ -304,43 +322,6 @@ def _model_path(uri: str | None) -> str:
         return ""
     tail = ref.version if ref.version is not None else ""
     return f"/models/{quote(ref.name, safe='')}/{tail}".rstrip("/")
-
-
-def _prompt_choices(store: PromptStore) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(prompt name, [(version URI, label)]) newest first, for the playground's picker."""
-    groups = []
-    for registered in store.list_prompts():
-        versions = store.list_versions(registered.name)[::-1][:PROMPT_VERSIONS_SHOWN]
-        choices = [(v.uri, _version_label(v)) for v in versions]
-        if choices:
-            groups.append((registered.name, choices))
-    return groups
-
-
-def _version_label(version: Prompt) -> str:
-    aliases = f" @{' @'.join(version.aliases)}" if version.aliases else ""
-    kind = "chat" if version.is_chat else "text"
-    return f"{version.name} v{version.version} ({kind}){aliases}"
-
-
-def _variables(text: str | None) -> dict[str, str] | None:
-    if text is None:
-        return None
-    try:
-        given = json.loads(text)
-    except ValueError:
-        raise InvalidInput("variables must be a JSON object", field="variables") from None
-    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
-        raise InvalidInput("variables must be a JSON object of strings", field="variables")
-    return given
-
-
-def _messages(version: Prompt, variables: dict[str, str]) -> list[dict[str, str]]:
-    """The chat messages a version makes: a text prompt becomes the user's message."""
-    rendered = version.format(**variables)
-    if isinstance(rendered, str):
-        return [{"role": "user", "content": rendered}]
-    return rendered
 
 
 def _render(request: Request, name: str, context: dict[str, Any]) -> Response:
