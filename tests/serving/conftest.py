@@ -1,18 +1,22 @@
-"""The tiny model the serving tests run (built once per session), and `lmops serve` as a real
-process on a free port."""
+"""The tiny model the serving tests run (built once per session), `lmops serve` as a real
+process on a free port, and apps of our own (fake providers) served from a thread."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from tests.conftest import free_port
 
@@ -123,3 +127,22 @@ def serve() -> Iterator[Any]:
     # An unhandled error (a 500, a failed batch) leaves a traceback in the server's log.
     failures = [s.log_path.name for s in started if "Traceback" in s.output()]
     assert not failures, f"tracebacks in {failures}:\n" + "\n".join(s.output() for s in started)
+
+
+@contextmanager
+def serving(app: FastAPI, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
+    """`app` on a free port in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, port=port, log_level="critical", lifespan=lifespan, ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

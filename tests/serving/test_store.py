@@ -39,6 +39,7 @@ def test_endpoints_are_kept_per_project_and_audited(engine: Engine) -> None:
 
     store.update("chat", spec(("models:/a/4", 100), cache=True))
     assert store.get("chat").cache is True
+    assert store.get("chat").fallbacks == []
     store.delete("chat")
     with pytest.raises(NotFound):
         store.get("chat")
@@ -49,6 +50,44 @@ def test_endpoints_are_kept_per_project_and_audited(engine: Engine) -> None:
         "endpoint.update",
         "endpoint.delete",
     ]
+
+
+def test_fallbacks_are_kept_in_order_and_replaced_by_an_update(engine: Engine) -> None:
+    store = EndpointStore(engine)
+    made = store.create(
+        "chat",
+        EndpointSpec(
+            routes=[Route(model="models:/a/1")], fallbacks=["models:/c@production", "models:/b/2"]
+        ),
+    )
+    assert made.fallbacks == ["models:/c@production", "models:/b/2"]
+    assert store.get("chat").fallbacks == ["models:/c@production", "models:/b/2"]
+    assert store.list()[0].fallbacks == made.fallbacks
+    store.update(
+        "chat", EndpointSpec(routes=[Route(model="models:/a/1")], fallbacks=["models:/b/2"])
+    )
+    assert store.get("chat").fallbacks == ["models:/b/2"]
+    [entry] = [e for e in audit.search(engine) if e.action == "endpoint.update"]
+    assert entry.before["fallbacks"] == made.fallbacks
+    assert entry.after["fallbacks"] == ["models:/b/2"]
+    store.update("chat", spec(("models:/a/1", 100)))
+    assert store.get("chat").fallbacks == []
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        (["nonsense"], "cannot parse URI"),
+        (["prompts:/p/1"], "not a model URI"),
+        (["models:/b/1", "models:/b/1"], "appear once in the fallbacks"),
+        (["models:/a/1"], "models:/a/1 is a route already"),
+        ([f"models:/b/{i}" for i in range(1, 10)], "at most 8 items"),
+    ],
+)
+def test_bad_fallbacks_are_refused_with_the_reason(fallbacks: list[str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        EndpointSpec.model_validate({"routes": [{"model": "models:/a/1"}], "fallbacks": fallbacks})
+    assert caught.value.errors()[0]["loc"][0] == "fallbacks"
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import openai
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -28,6 +26,7 @@ from lmops.serving.protocol import ChatRequest, CompletionRequest, EmbeddingRequ
 from lmops.serving.service import OpenAIService
 from lmops.serving.upstream import RetryPolicy, Target, UpstreamBackend, open_upstream
 from tests.conftest import free_port
+from tests.serving.conftest import serving
 
 T = TypeVar("T")
 SERVED = "served-model"
@@ -174,25 +173,6 @@ def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
     ]
     usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
     return {"object": "list", "data": data, "model": body["model"], "usage": usage}
-
-
-@contextmanager
-def serving(app: FastAPI, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:
-    """`app` on a free port in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, port=port, log_level="critical", lifespan=lifespan, ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,13 @@ sticky_option = click.option(
 cache_option = click.option(
     "--cache/--no-cache", default=False, show_default=True, help="Exact-match response cache."
 )
+fallback_option = click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    metavar="URI",
+    help="A model to answer when the route's fails before answering (repeat: tried in order).",
+)
 
 
 def _show(endpoint: Endpoint) -> None:
@@ -55,6 +62,8 @@ def _show(endpoint: Endpoint) -> None:
     split = ", ".join(f"{r.model} {100 * r.weight / total:.0f}%" for r in endpoint.routes)
     options = [o for o, on in (("sticky", endpoint.sticky), ("cache", endpoint.cache)) if on]
     click.echo(f"{endpoint.name}: {split}" + (f" ({', '.join(options)})" if options else ""))
+    if endpoint.fallbacks:
+        click.echo(f"  fallbacks: {' > '.join(endpoint.fallbacks)}")
 
 
 @click.group()
@@ -65,25 +74,63 @@ def endpoints() -> None:
 @endpoints.command("create")
 @click.argument("name")
 @model_option
+@fallback_option
 @sticky_option
 @cache_option
 @click.option("--description", "-d", default="")
-def create(name: str, models: tuple[str, ...], sticky: bool, cache: bool, description: str) -> None:
+def create(
+    name: str,
+    models: tuple[str, ...],
+    fallbacks: tuple[str, ...],
+    sticky: bool,
+    cache: bool,
+    description: str,
+) -> None:
     """Create endpoint NAME; `lmops server` answers /v1 requests for model NAME with it."""
-    spec = EndpointSpec(routes=_routes(models), sticky=sticky, cache=cache, description=description)
+    spec = EndpointSpec(
+        routes=_routes(models),
+        fallbacks=list(fallbacks),
+        sticky=sticky,
+        cache=cache,
+        description=description,
+    )
     _show(open_store().create(name, spec))
 
 
 @endpoints.command("update")
 @click.argument("name")
 @model_option
+@fallback_option
+@click.option("--no-fallbacks", is_flag=True, help="Remove every fallback.")
 @sticky_option
 @cache_option
 @click.option("--description", "-d", default="")
-def update(name: str, models: tuple[str, ...], sticky: bool, cache: bool, description: str) -> None:
-    """Replace NAME's routes and options (a running server picks them up within a second)."""
-    spec = EndpointSpec(routes=_routes(models), sticky=sticky, cache=cache, description=description)
-    _show(open_store().update(name, spec))
+def update(
+    name: str,
+    models: tuple[str, ...],
+    fallbacks: tuple[str, ...],
+    no_fallbacks: bool,
+    sticky: bool,
+    cache: bool,
+    description: str,
+) -> None:
+    """Replace NAME's routes and options (a running server picks them up within a second).
+
+    The fallbacks stay as they were unless --fallback gives new ones or --no-fallbacks
+    removes them.
+    """
+    if fallbacks and no_fallbacks:
+        raise InvalidInput("give --fallback or --no-fallbacks, not both", field="fallback")
+    store = open_store()
+    kept = [] if no_fallbacks else list(fallbacks) or store.get(name).fallbacks
+    spec = EndpointSpec(
+        routes=_routes(models),
+        fallbacks=kept,
+        sticky=sticky,
+        cache=cache,
+        description=description,
+    )
+    _show(store.update(name, spec))
 
 
 @endpoints.command("list")
@@ -95,6 +142,7 @@ def list_endpoints(as_json: bool) -> None:
         [
             ("name", lambda e: e.name),
             ("routes", lambda e: ", ".join(f"{r.model}={r.weight}" for r in e.routes)),
+            ("fallbacks", lambda e: " > ".join(e.fallbacks) or "-"),
             ("sticky", lambda e: e.sticky),
             ("cache", lambda e: e.cache),
             ("updated", lambda e: e.updated_at),

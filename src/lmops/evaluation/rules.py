@@ -76,6 +76,7 @@ class RuleStore(InProject):
         return _rule(row)
 
     def get(self, name: str) -> OnlineRule:
+        check_name(name, "rule")
         query = select(online_rules).where(
             online_rules.c.project == self.project, online_rules.c.name == name
         )

@@ -3,36 +3,46 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lmops.core.errors import InvalidInput
 from lmops.core.uris import VersionRef, check_name, parse_uri
 
 MAX_ROUTES = 16
+MAX_FALLBACKS = 8
+
+
+def _model_uri(value: str) -> str:
+    try:
+        ref = parse_uri(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    if not isinstance(ref, VersionRef) or ref.kind != "models":
+        raise ValueError(f"{value!r} is not a model URI: use models:/name@alias or /N")
+    return value
+
+
+# A registry URI of a model version; an alias (`models:/x@production`) is followed as it moves.
+ModelUri = Annotated[str, AfterValidator(_model_uri)]
 
 
 class Route(BaseModel):
-    """One model version an endpoint sends a share of its traffic to.
-
-    `model` is a registry URI; an alias (`models:/x@production`) is followed as it moves.
-    """
+    """One model version an endpoint sends a share of its traffic to."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str
+    model: ModelUri
     weight: int = Field(default=100, ge=0, le=100)
-
-    @field_validator("model")
-    @classmethod
-    def _model_uri(cls, value: str) -> str:
-        try:
-            ref = parse_uri(value)
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
-        if not isinstance(ref, VersionRef) or ref.kind != "models":
-            raise ValueError(f"{value!r} is not a model URI: use models:/name@alias or /N")
-        return value
 
 
 class EndpointSpec(BaseModel):
@@ -41,9 +51,21 @@ class EndpointSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     routes: list[Route] = Field(min_length=1, max_length=MAX_ROUTES)
+    # tried in order when the chosen route's model fails before it answered
+    fallbacks: list[ModelUri] = Field(default_factory=list, max_length=MAX_FALLBACKS)
     description: str = Field(default="", max_length=10_000)
     sticky: bool = True  # a user keeps the route the split gave them
     cache: bool = False  # answer repeated identical requests from an exact-match cache
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _distinct(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each model may appear once in the fallbacks")
+        routed = {r.model for r in info.data.get("routes", [])}
+        if taken := [m for m in value if m in routed]:
+            raise ValueError(f"{taken[0]} is a route already: a fallback is another model")
+        return value
 
     @model_validator(mode="after")
     def _some_weight(self) -> EndpointSpec:

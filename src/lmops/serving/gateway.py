@@ -2,7 +2,9 @@
 
 An endpoint splits its traffic between routes by weight (a canary takes a small share);
 with `sticky`, a user (the request's `user`, else the caller's key) always lands on the
-same route while the split stays the same.
+same route while the split stays the same. When the route's model fails before it answered
+(see `fallbacks.fails_over`), the endpoint's fallbacks are tried in order, each loaded the
+same way as a route.
 
 A route names a version or an alias. Deployments re-read what an alias points at every
 few seconds; when it moved, the new version loads in the background while the old one keeps
@@ -19,14 +21,16 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from lmops.core.errors import InvalidInput, LmopsError, NotFound
 from lmops.registry.entities import ModelVersion
 from lmops.registry.store import RegistryStore
 from lmops.serving.backends import Backend, ServedModel
 from lmops.serving.entities import Endpoint, Route
+from lmops.serving.fallbacks import Failure, fails_over, none_answered
 from lmops.serving.protocol import OpenAIError, model_not_found
 from lmops.serving.service import AnyRequest, Caller, Target
 from lmops.serving.store import EndpointStore
@@ -180,8 +184,8 @@ class Deployments:
                 old.retire()
 
     def prune(self, project: str, keep: set[str]) -> None:
-        """Stop following the URIs of `project` no endpoint routes to any more; a version
-        no route needs is closed once its last request finished."""
+        """Stop following the URIs of `project` outside `keep` (no endpoint routes or falls
+        back to them any more); a version none needs is closed once its last request finished."""
         for key in [k for k in self._follows if k[0] == project and k[1] not in keep]:
             follow = self._follows.pop(key)
             deployment = follow.current
@@ -214,15 +218,48 @@ class GatewayRouter:
         if endpoint is None:
             raise model_not_found(request.model)
         route = choose(endpoint, request.user or caller.key_id or caller.user)
-        deployment = await self.deployments.acquire(caller.project, route.model)
-        return Target(
-            deployment.backend,
-            deployment.served,
-            request.model,
-            endpoint=endpoint.name,
-            cache=endpoint.cache,
-            release=deployment.release,
-        )
+        return await self._reach(caller.project, endpoint, [route.model, *endpoint.fallbacks])
+
+    async def _reach(
+        self,
+        project: str,
+        endpoint: Endpoint,
+        models: Sequence[str],
+        tried: tuple[Failure, ...] = (),
+    ) -> Target:
+        """A target for the first of `models` that loads, falling back on the ones after it;
+        raises what the caller gets when none loads."""
+        for at, uri in enumerate(models):
+            try:
+                deployment = await self.deployments.acquire(project, uri)
+            except OpenAIError as exc:
+                if not fails_over(exc):
+                    raise
+                tried = (*tried, Failure(uri, exc))
+                continue
+            rest = models[at + 1 :]
+            fallback = partial(self._fall_back, project, endpoint, rest, tried) if rest else None
+            return Target(
+                deployment.backend,
+                deployment.served,
+                endpoint.name,
+                endpoint=endpoint.name,
+                cache=endpoint.cache,
+                release=deployment.release,
+                tried=tried,
+                fallback=fallback,
+            )
+        raise none_answered(tried)
+
+    async def _fall_back(
+        self,
+        project: str,
+        endpoint: Endpoint,
+        models: Sequence[str],
+        tried: tuple[Failure, ...],
+        failure: Failure,
+    ) -> Target:
+        return await self._reach(project, endpoint, models, (*tried, failure))
 
     def models(self, caller: Caller) -> list[ServedModel]:
         return [
@@ -232,10 +269,13 @@ class GatewayRouter:
 
     def forget(self, project: str, name: str) -> None:
         """Re-read the endpoint at its next request (it was just changed), and unload the
-        versions the project's endpoints no longer route to."""
+        versions the project's endpoints no longer route or fall back to."""
         self._cache.pop((project, name), None)
-        routed = {r.model for e in self._endpoints.in_project(project).list() for r in e.routes}
-        self.deployments.prune(project, routed)
+        used: set[str] = set()
+        for endpoint in self._endpoints.in_project(project).list():
+            used.update(r.model for r in endpoint.routes)
+            used.update(endpoint.fallbacks)
+        self.deployments.prune(project, used)
 
     def close(self) -> None:
         self.deployments.close()

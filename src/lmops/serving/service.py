@@ -3,6 +3,10 @@ caller's limits, the guard and the response cache, counts the request in the met
 records it as a GenAI span (tokens, latency, time to first token, the model version that
 answered, the endpoint, the caller's prompt version and user).
 
+When the model a request went to fails before any output left (see `fallbacks.fails_over`),
+the target's fallback answers instead, and the span records which version answered and what
+failed before it (`lmops.fallbacks_tried`).
+
 The server's routes parse bodies and hand them here; this module has no web framework in it.
 """
 
@@ -11,13 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
-from lmops.serving.backends import Backend, ServedModel
+from lmops.serving.backends import Answer, Backend, ServedModel
 from lmops.serving.cache import ResponseCache
+from lmops.serving.fallbacks import Failure, NoneAnswered, fails_over, none_answered, prime
 from lmops.serving.limits import Limiter
 from lmops.serving.metrics import ServingMetrics
 from lmops.serving.protocol import (
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 SpanSink = Callable[[SpanRow, str], None]  # a finished span and its project
 AnyRequest = ChatRequest | CompletionRequest | EmbeddingRequest
 R = TypeVar("R", bound=ChatRequest | CompletionRequest | EmbeddingRequest)
+T = TypeVar("T")
 _ROUTES = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
 
 
@@ -46,12 +52,18 @@ class Caller:
     key_id: str | None = None
     user: str | None = None
     prompt_version: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)  # set on the request's trace
 
 
 @dataclass
 class Target:
     """Where a request goes: a backend, the model id it answers to there (`served`), and the
-    name the client used (an endpoint's name, or `served.id` itself)."""
+    name the client used (an endpoint's name, or `served.id` itself).
+
+    `fallback` reaches the next model to try when this one failed before answering (given
+    how): a target already acquired, or it raises what the caller gets when no model was
+    left that could answer. `tried` is what failed before this target was reached.
+    """
 
     backend: Backend
     served: ServedModel
@@ -59,6 +71,13 @@ class Target:
     endpoint: str | None = None
     cache: bool = False
     release: Callable[[], None] = field(default=lambda: None)
+    tried: tuple[Failure, ...] = ()
+    fallback: Callable[[Failure], Awaitable[Target]] | None = None
+
+    @property
+    def model(self) -> str:
+        """The version answering here (its model id when it has none), as failures name it."""
+        return self.served.version or self.served.id
 
 
 class Router(Protocol):
@@ -154,34 +173,39 @@ class OpenAIService:
         self, request: ChatRequest | CompletionRequest, caller: Caller
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         """A chat or text completion: the response body, or SSE bytes when it streams."""
-        target = await self.router.route(request, caller)
-        call = _Call(self, request, target, caller)
+        call = _Call(self, request, await self.router.route(request, caller), caller)
         streaming = False
         try:
             with call.reporting():
                 self._admit(request, caller)
-                cache_key = None
-                if target.cache and self.cache is not None and not request.stream:
-                    # the version that would answer is part of the key: a moved alias or another
-                    # side of a split never answers from the other version's cache
-                    scope = f"{caller.project}/{target.name}/{target.served.version}"
-                    cache_key = ResponseCache.key(scope, request)
+                cache_key = self._cache_key(request, caller, call.target)
+                if cache_key is not None and self.cache is not None:
                     cached = self.cache.get(cache_key)
                     if cached is not None:
                         call.cache_hit = True
                         call.finished(cached.get("usage") or {}, _texts(cached))
                         return cached
-                forwarded = _addressed(request, target.served.id)
-                if isinstance(forwarded, ChatRequest):
-                    answer = await target.backend.chat(forwarded)
-                else:
-                    answer = await target.backend.complete(forwarded)
+
+                async def ask(target: Target) -> Answer:
+                    forwarded = _addressed(request, target.served.id)
+                    if isinstance(forwarded, ChatRequest):
+                        answer = await target.backend.chat(forwarded)
+                    else:
+                        answer = await target.backend.complete(forwarded)
+                    if isinstance(answer, dict) or not (target.fallback or target.tried):
+                        return answer
+                    # a fallback may answer until the first chunk: the headers wait for it
+                    return await prime(answer)
+
+                answer = await self._answered(call, ask)
                 if isinstance(answer, dict):
                     answer["model"] = request.model
                     texts = _texts(answer)
                     for text in texts:
                         self.guard.check_output(text, caller)
                     call.finished(answer.get("usage") or {}, texts)
+                    # under the version that answered: a fallback's answer is not the route's
+                    cache_key = self._cache_key(request, caller, call.target)
                     if cache_key is not None and self.cache is not None:
                         self.cache.put(cache_key, answer)
                     return answer
@@ -189,25 +213,64 @@ class OpenAIService:
                 return call.sse(answer)
         finally:
             if not streaming:
-                target.release()
+                call.target.release()
 
     async def embed(self, request: EmbeddingRequest, caller: Caller) -> dict[str, Any]:
-        target = await self.router.route(request, caller)
-        call = _Call(self, request, target, caller)
+        call = _Call(self, request, await self.router.route(request, caller), caller)
         try:
             with call.reporting():
                 self._admit(request, caller)
-                answer = await target.backend.embed(_addressed(request, target.served.id))
+
+                async def ask(target: Target) -> dict[str, Any]:
+                    return await target.backend.embed(_addressed(request, target.served.id))
+
+                answer = await self._answered(call, ask)
                 answer["model"] = request.model
                 call.finished(answer.get("usage") or {}, None)
                 return answer
         finally:
+            call.target.release()
+
+    async def _answered(self, call: _Call, ask: Callable[[Target], Awaitable[T]]) -> T:
+        """What the call's target answers or, when it failed as a model may (not as the request
+        would anywhere), what its fallbacks answer, in order."""
+        while True:
+            target = call.target
+            try:
+                return await ask(target)
+            except OpenAIError as exc:
+                following = await _fallback(target, exc)
+            except Exception as exc:
+                following = await _fallback(target, _unexpected(exc))
             target.release()
+            call.fall_back(following)
+
+    def _cache_key(
+        self, request: ChatRequest | CompletionRequest, caller: Caller, target: Target
+    ) -> str | None:
+        if not target.cache or self.cache is None or request.stream:
+            return None
+        # the version that would answer is part of the key: a moved alias or another side of
+        # a split never answers from the other version's cache
+        scope = f"{caller.project}/{target.name}/{target.served.version}"
+        return ResponseCache.key(scope, request)
 
     def _admit(self, request: AnyRequest, caller: Caller) -> None:
         if self.limiter is not None and caller.key_id is not None:
             self.limiter.admit(caller.key_id)
         self.guard.check_input(request, caller)
+
+
+async def _fallback(target: Target, error: OpenAIError) -> Target:
+    """The target to try after `target` failed with `error`; raises what the caller gets when
+    there is none."""
+    if not fails_over(error):
+        raise error
+    failure = Failure(target.model, error)
+    if target.fallback is None:
+        raise none_answered((*target.tried, failure))
+    log.warning("%s failed, trying the next model: %s", target.model, error.message)
+    return await target.fallback(failure)
 
 
 def _addressed(request: R, model: str) -> R:
@@ -247,7 +310,6 @@ class _Call:
             kinds.get(request.kind, SpanType.EMBEDDING),
             parent=current_span(),
         )
-        live.set_model(target.served.id, self.service.provider)
         if isinstance(request, ChatRequest):
             messages = [m.model_dump(exclude_none=True) for m in request.messages]
             live.set_inputs({"messages": messages})
@@ -270,11 +332,27 @@ class _Call:
                 attributes["gen_ai.request.seed"] = request.seed
         live.set_attributes(attributes)
         live.trace.update(
-            user=self.caller.user or request.user, prompt_version=self.caller.prompt_version
+            user=self.caller.user or request.user,
+            prompt_version=self.caller.prompt_version,
+            tags=dict(self.caller.tags),
         )
-        live.trace.context.model_version = target.served.version
         live.trace.context.endpoint = target.endpoint
+        self._answering(live)
         return live
+
+    def fall_back(self, target: Target) -> None:
+        """Go on with `target`: the one before it failed."""
+        self.target = target
+        if self.span is not None:
+            self._answering(self.span)
+
+    def _answering(self, live: LiveSpan) -> None:
+        """Name the model that answers the request now, and the ones that failed before."""
+        target = self.target
+        live.set_model(target.served.id, self.service.provider)
+        live.trace.context.model_version = target.served.version
+        if target.tried:
+            live.set_attribute("lmops.fallbacks_tried", [str(f) for f in target.tried])
 
     def first_token(self) -> None:
         if self.ttft is None:
@@ -346,6 +424,8 @@ class _Call:
         if self.span is not None:
             self.span.set_status(SpanStatus.ERROR, exc.message)
             self.span.set_attribute("http.response.status_code", exc.status)
+            if isinstance(exc, NoneAnswered):
+                self.span.set_attribute("lmops.fallbacks_tried", [str(f) for f in exc.tried])
             self._end()
 
     def _end(self) -> None:

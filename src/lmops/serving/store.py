@@ -166,6 +166,7 @@ def _spec_row(spec: EndpointSpec) -> dict[str, Any]:
     return {
         "description": spec.description,
         "routes": [r.model_dump() for r in spec.routes],
+        "fallbacks": list(spec.fallbacks),
         "sticky": spec.sticky,
         "cache": spec.cache,
     }

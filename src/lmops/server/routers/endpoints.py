@@ -32,7 +32,8 @@ def list_endpoints(store: EndpointDep) -> list[Endpoint]:
 
 @router.post("/endpoints/{name}", status_code=201)
 def create_endpoint(name: str, spec: EndpointSpec, store: EndpointDep) -> Endpoint:
-    """Create `name`: `/v1` requests for model `name` go to its routes."""
+    """Create `name`: `/v1` requests for model `name` go to its routes, and to its fallbacks
+    in order when the route's model fails."""
     return store.create(name, spec)
 
 
@@ -45,7 +46,7 @@ def get_endpoint(name: str, store: EndpointDep) -> Endpoint:
 def update_endpoint(
     name: str, spec: EndpointSpec, store: EndpointDep, request: Request
 ) -> Endpoint:
-    """Replace the routes (a new split, a canary) and options; takes effect at once."""
+    """Replace the routes (a new split, a canary), fallbacks and options; takes effect at once."""
     endpoint = store.update(name, spec)
     _gateway(request).forget_endpoint(store.project, name)
     return endpoint
