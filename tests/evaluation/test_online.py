@@ -15,10 +15,12 @@ from lmops.core.ids import new_id, utcnow
 from lmops.evaluation.entities import RuleSpec, ScorerRef, TraceFilter
 from lmops.evaluation.judging import JudgeModel
 from lmops.evaluation.online import SKIP_TAG, OnlineScorer, check_rule, sampled
-from lmops.evaluation.rules import RuleStore
+from lmops.evaluation.rules import LEASE, RuleStore
+from lmops.evaluation.tables import online_scored
 from lmops.prompts.store import PromptStore
 from lmops.tracing.entities import FeedbackConfig, FeedbackKind, Span, TraceContext
 from lmops.tracing.store import TracingStore
+from lmops.tracing.tables import traces
 
 
 @pytest.fixture
@@ -189,7 +191,7 @@ def test_judge_scores_become_llm_feedback_and_failures_are_recorded(
     assert rules.stats(rule.name).failed == 1
 
 
-def test_a_judge_that_cannot_open_fails_each_row_with_the_reason(
+def test_a_judge_that_cannot_open_fails_the_pass_and_takes_no_trace(
     rules: RuleStore, tracing: TracingStore, prompts: PromptStore
 ) -> None:
     make_rule(rules, prompts, scorers=[ScorerRef(name="judge")], judge="nowhere")
@@ -200,10 +202,104 @@ def test_a_judge_that_cannot_open_fails_each_row_with_the_reason(
     trace_id = chat_trace(tracing, "q", "a")
     online = OnlineScorer(rules, tracing, prompts, refuse, settle=timedelta(0))
     (done,) = online.run()
-    assert (done.scored, done.failed) == (1, 1)
-    (failure,) = rules.scored("quality")
-    assert failure.trace_id == trace_id
-    assert "could not be opened: NotFound: no endpoint named 'nowhere'" in (failure.error or "")
+    assert (done.read, done.scored) == (0, 0)
+    assert (
+        done.error == "NotFound: judge 'nowhere' could not be opened: no endpoint named 'nowhere'"
+    )
+    assert rules.scored("quality") == []
+    assert rules.get("quality").last_error == done.error
+
+    # once the judge can be reached, the trace is still there to score
+    judge = JudgeModel(lambda messages: '{"score": 5}', lambda: None, "stand-in")
+    (done,) = scorer(rules, tracing, prompts, judge).run()
+    assert (done.scored, done.failed) == (1, 0)
+    assert [f.value for f in tracing.feedback.list_feedback(trace_id)] == [1.0]
+    assert rules.get("quality").last_error is None
+
+
+def test_a_pass_that_fails_midway_gives_its_traces_back(
+    rules: RuleStore, tracing: TracingStore, prompts: PromptStore, engine: Engine
+) -> None:
+    make_rule(rules, prompts, scorers=[ScorerRef(name="length")])
+    ids = [chat_trace(tracing, "q", "abc") for _ in range(3)]
+
+    class Broken(OnlineScorer):
+        def _score(self, *args: Any) -> int:
+            raise ConnectionError("the store went away")
+
+    (done,) = Broken(rules, tracing, prompts, settle=timedelta(0)).run()
+    assert done.error == "ConnectionError: the store went away"
+    assert rules.stats("quality").in_progress == 0
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 3
+    assert {s.trace_id for s in rules.scored("quality", failed=False)} == set(ids)
+
+    # A process that died mid-scoring leaves claims behind: after the lease they are retaken.
+    other = chat_trace(tracing, "q", "abcd")
+    rule = rules.get("quality")
+    assert rules.claim(rule.id, [other]) == [other]  # taken by a process that then died
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 0
+    assert rules.stats("quality").in_progress == 1
+    with engine.begin() as conn:
+        conn.execute(
+            online_scored.update()
+            .where(online_scored.c.trace_id == other)
+            .values(claimed_at=utcnow() - LEASE - timedelta(seconds=1))
+        )
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 1
+    assert rules.stats("quality").in_progress == 0
+    assert [f.value for f in tracing.feedback.list_feedback(other)] == [4.0]
+
+
+def test_a_trace_waits_for_its_root_and_a_late_write_is_still_read(
+    rules: RuleStore, tracing: TracingStore, prompts: PromptStore, engine: Engine
+) -> None:
+    make_rule(rules, prompts, scorers=[ScorerRef(name="length")])
+    trace_id, begun = new_id(), utcnow()
+    root_id = new_id()[:16]
+    child = Span.model_validate(
+        {
+            "trace_id": trace_id,
+            "span_id": new_id()[:16],
+            "parent_span_id": root_id,
+            "name": "retrieve",
+            "start_time": begun,
+            "end_time": begun + timedelta(milliseconds=5),
+            "outputs": "a retrieved passage",
+        }
+    )
+    tracing.write_spans([child])  # the root is still running
+    later = chat_trace(tracing, "q", "xy")
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 0  # the rootless trace holds the rule's place: `later` waits too
+    assert rules.taken(rules.get("quality").id, [later]) == set()
+    root = child.model_copy(
+        update={
+            "span_id": root_id,
+            "parent_span_id": None,
+            "name": "agent",
+            "end_time": begun + timedelta(milliseconds=50),
+            "outputs": "the whole answer",
+        }
+    )
+    tracing.write_spans([root])
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 2
+    assert [f.value for f in tracing.feedback.list_feedback(trace_id)] == [16.0]
+
+    # A write stamped before the rule's place but committed after it is still read.
+    late = chat_trace(tracing, "q", "abc")
+    with engine.begin() as conn:
+        conn.execute(
+            traces.update()
+            .where(traces.c.trace_id == late)
+            .values(updated_at=rules.get("quality").watermark_at - timedelta(seconds=5))
+        )
+    (done,) = scorer(rules, tracing, prompts).run()
+    assert done.scored == 1
+    assert [f.value for f in tracing.feedback.list_feedback(late)] == [3.0]
 
 
 def test_traces_of_judge_calls_and_older_traces_are_left_alone(

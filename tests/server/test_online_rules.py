@@ -219,6 +219,10 @@ def test_bad_rules_are_refused_with_the_field(server: LiveServer) -> None:
         ({"scorers": []}, "scorers"),
         ({"scorers": [{"name": "length"}], "filter": {"colour": "red"}}, "colour"),
         ({"scorers": [{"name": "regex", "options": {"pattern": "("}}]}, "bad regular expression"),
+        ({"scorers": [{"name": "length"}], "since": "2024-01-01T00:00:00"}, "timezone"),
+        ({"scorers": [{"name": "length"}], "description": "a\u0000b"}, "NUL"),
+        ({"scorers": [{"name": "length"}], "filter": {"tags": {"k\u0000": "v"}}}, "NUL"),
+        ({"scorers": [{"name": "regex", "options": {"pattern": "\u0000"}}]}, "NUL"),
         (
             {"scorers": [{"name": "judge"}], "judge": "judge", "judge_rubric": "prompts:/none/1"},
             "none",

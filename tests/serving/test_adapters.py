@@ -11,7 +11,8 @@ import pytest
 import lmops
 from lmops.serving.loading import open_local
 from lmops.serving.protocol import ChatRequest, EmbeddingRequest, OpenAIError
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 # PEFT still reads a property transformers 5 deprecated; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")

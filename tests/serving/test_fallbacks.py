@@ -29,7 +29,8 @@ from lmops.serving.backends import Backend
 from lmops.serving.entities import EndpointSpec, Route
 from lmops.serving.gateway import Deployments, GatewayRouter
 from lmops.serving.protocol import ChatRequest, EmbeddingRequest, OpenAIError
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 from lmops.serving.store import EndpointStore
 from lmops.serving.upstream import RetryPolicy, UpstreamBackend
 from lmops.store import open_engine

@@ -82,7 +82,12 @@ def online() -> None:
 @click.option("--judge", help="The judge scorer's model: an endpoint's name, models:/..., a URL.")
 @click.option("--judge-model", help="The model name a --judge URL serves.")
 @click.option("--judge-rubric", help="A prompts:/ version to grade with.")
-@click.option("--backfill", type=float, metavar="HOURS", help="Also score the last HOURS.")
+@click.option(
+    "--backfill",
+    type=click.FloatRange(0, 24 * 365 * 10, min_open=True),
+    metavar="HOURS",
+    help="Also score the traces of the last HOURS.",
+)
 @click.option("--description", "-d", default="")
 @click.option("--disabled", is_flag=True, help="Create it switched off.")
 def create(
@@ -106,8 +111,6 @@ def create(
 
     if sample_rate == 0:
         raise InvalidInput("--sample-rate must be above 0", field="sample_rate")
-    if backfill is not None and backfill <= 0:
-        raise InvalidInput("--backfill takes a number of hours above 0", field="backfill")
     spec = RuleSpec(
         scorers=[_scorer(s) for s in scorers],
         sample_rate=sample_rate,
@@ -165,6 +168,8 @@ def show(name: str, failures: int) -> None:
     click.echo(_show(rule))
     last = _when(stats.last_scored_at)
     click.echo(f"scored {stats.scored} traces, {stats.failed} failed; last {last}")
+    if rule.last_error:
+        click.echo(f"the last pass ({_when(rule.last_pass_at)}) failed: {rule.last_error}")
     if stats.means:
         click.echo(f"means over the latest {stats.recent}: {_means(stats.means)}")
     for scored in rules.scored(name, limit=failures, failed=True) if failures else []:

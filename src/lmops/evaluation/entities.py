@@ -122,7 +122,10 @@ class OnlineRule(RuleSpec):
     created_by: str | None = None
     created_at: datetime
     updated_at: datetime
+    scores_from: datetime  # traces last written before this are not the rule's
     watermark_at: datetime  # traces updated before this have been read
+    last_pass_at: datetime | None = None
+    last_error: str | None = None  # why the last pass failed
 
     def spec(self) -> RuleSpec:
         """What the rule does, without who made it and where it is."""

@@ -50,6 +50,7 @@ _VERDICTS: dict[str, Verdict] = {"a": "A", "b": "B", "tie": "tie", "c": "tie", "
 # (verdict with the output shown first, with it shown second) -> the output's score
 _OUTCOMES: dict[tuple[Verdict, Verdict], float] = {("A", "B"): 1.0, ("B", "A"): 0.0}
 _SHOWN = 300  # characters of an unreadable reply quoted in the row's error
+MAX_WORKERS = 64  # judge calls in flight at once, per scorer
 
 
 class _Judged(Scorer):
@@ -58,8 +59,8 @@ class _Judged(Scorer):
     def __init__(self, complete: Complete, rubric: Rubric, max_workers: int) -> None:
         if not callable(complete):
             raise InvalidInput("complete must be a function of chat messages", field="complete")
-        if max_workers < 1:
-            raise InvalidInput("max_workers must be at least 1", field="max_workers")
+        if not 1 <= max_workers <= MAX_WORKERS:
+            raise InvalidInput(f"max_workers is 1 to {MAX_WORKERS}", field="max_workers")
         self.complete = complete
         self.rubric = check_rubric(rubric)
         self.max_workers = max_workers

@@ -16,7 +16,8 @@ from lmops.evaluation.catalog import ScorerSpec
 from lmops.evaluation.judges import Judge, PairwiseJudge
 from lmops.registry.store import RegistryStore
 from lmops.serving.protocol import ChatRequest
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 JUDGES = ("judge", "pairwise_judge")
 Complete = Callable[[list[dict[str, Any]]], str]

@@ -19,6 +19,7 @@ online run` runs one from the command line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from typing import Any
 
 from lmops.core.errors import InvalidInput, LmopsError, NotFound
 from lmops.core.ids import utcnow
+from lmops.core.text import check_text
 from lmops.evaluation.catalog import get_scorer, scorer_names
 from lmops.evaluation.entities import OnlineRule, RuleSpec, ScorerRef, TraceFilter
 from lmops.evaluation.judges import Judge
@@ -42,10 +44,16 @@ log = logging.getLogger(__name__)
 
 SKIP_TAG = "lmops.online_rule"
 SETTLE = timedelta(seconds=2)  # a trace last written this recently may still grow
+# A trace without its root span may be children whose parent still runs: wait for the root
+# this long (a trace whose root lives in another service never gets one here).
+ROOTLESS_WAIT = timedelta(seconds=60)
+# Each pass reads again this far behind its place: a write stamped earlier may commit later.
+OVERLAP = timedelta(seconds=10)
 PAGE = 200
 PAGES_PER_PASS = 10  # a rule far behind catches up over several passes
 
 JudgeOpener = Callable[[OnlineRule], JudgeModel]
+Complete = Callable[[list[dict[str, Any]]], str]
 
 
 @dataclass
@@ -62,7 +70,9 @@ class RulePass:
 
 
 def check_rule(spec: RuleSpec, prompts: PromptStore) -> None:
-    """Refuse, when the rule is made, what could never score a production trace."""
+    """Refuse, when the rule is made, what could never score a production trace (and text
+    a store cannot keep)."""
+    _check_texts(spec)
     known = scorer_names()
     for i, ref in enumerate(spec.scorers):
         where = f"scorers[{i}]"
@@ -98,6 +108,33 @@ def check_rule(spec: RuleSpec, prompts: PromptStore) -> None:
     if spec.judge_rubric is not None:
         prompts.get_version(spec.judge_rubric)  # NotFound names it
     query_of(spec.filter)  # a bad filter value fails now, not on every pass
+
+
+def _check_texts(spec: RuleSpec) -> None:
+    check_text(spec.description, "description")
+    for name in ("judge", "judge_model", "judge_rubric"):
+        value = getattr(spec, name)
+        if value is not None:
+            check_text(value, name)
+    for i, ref in enumerate(spec.scorers):
+        check_text(ref.name, f"scorers[{i}].name")
+        if ref.feedback_name is not None:
+            check_text(ref.feedback_name, f"scorers[{i}].feedback_name")
+        _check_values(ref.options, f"scorers[{i}].options")
+    _check_values(spec.filter.model_dump(exclude_defaults=True), "filter")
+
+
+def _check_values(value: Any, field: str) -> None:
+    """Every text in a JSON value, keys too, as a store can keep it."""
+    if isinstance(value, str):
+        check_text(value, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(str(key), field)
+            _check_values(item, f"{field}.{key}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_values(item, field)
 
 
 def query_of(found: TraceFilter) -> TraceQuery:
@@ -151,7 +188,7 @@ class OnlineScorer:
         self.open_judge = open_judge
         self.settle = settle
         self.page = page
-        self._judges: dict[tuple[str, str, str | None], JudgeModel] = {}
+        self._judges: dict[tuple[str, str, str, str | None], JudgeModel] = {}
 
     def run(self, rules: Iterable[OnlineRule] | None = None) -> list[RulePass]:
         """One pass of each rule (every enabled rule of every project by default); a rule
@@ -160,37 +197,55 @@ class OnlineScorer:
         passes = []
         for rule in chosen:
             try:
-                passes.append(self.run_rule(rule))
+                done = self.run_rule(rule)
             except Exception as exc:  # a store error, a judge that cannot open: next rule
                 log.warning("online scoring rule %r failed: %s", rule.name, describe(exc))
-                passes.append(RulePass(rule.name, rule.project, error=describe(exc)))
+                done = RulePass(rule.name, rule.project, error=describe(exc))
+            passes.append(done)
+            with contextlib.suppress(Exception):  # the store may be what failed
+                self.rules.passed(rule.id, done.error)
         return passes
 
     def run_rule(self, rule: OnlineRule) -> RulePass:
+        """Score what settled since the rule's last pass. A judge that cannot be opened
+        fails the pass before any trace is taken; a pass that fails midway gives back the
+        traces it had taken, and the next one reads them again."""
         done = RulePass(rule.name, rule.project)
         tracing = self.tracing.in_project(rule.project)
         query = query_of(rule.filter)
-        before = utcnow() - self.settle
+        complete = self._complete(rule)
+        retaken = self.rules.retake(rule.id, self.page)
+        if retaken:
+            done.failed += self._scored(rule, tracing, retaken, complete)
+            done.scored += len(retaken)
+        now = utcnow()
+        place = self.rules.position(rule.id)
+        cursor = (max(place[0] - OVERLAP, rule.scores_from), "")
         for _ in range(PAGES_PER_PASS):
             read = tracing.settled(
-                query,
-                after=self.rules.position(rule.id),
-                before=before,
-                limit=self.page,
-                skip_tag=SKIP_TAG,
+                query, after=cursor, before=now - self.settle, limit=self.page, skip_tag=SKIP_TAG
             )
-            if not read:
+            ready = []
+            for found in read:
+                if not found.rooted and found.updated_at > now - ROOTLESS_WAIT:
+                    break  # its root may still come: read on from here next time
+                ready.append(found)
+            if not ready:
                 break
-            picked = [t.trace_id for t, _ in read if sampled(rule.id, t.trace_id, rule.sample_rate)]
+            ids = [f.trace.trace_id for f in ready]
+            taken = self.rules.taken(rule.id, ids)
+            fresh = [f for f in ready if (f.updated_at, f.trace.trace_id) > place]
+            picked = [i for i in ids if i not in taken and sampled(rule.id, i, rule.sample_rate)]
             claimed = self.rules.claim(rule.id, picked)
             if claimed:
-                done.failed += self._score(rule, tracing, claimed)
-            last, at = read[-1]
-            self.rules.advance(rule.id, at, last.trace_id)
-            done.read += len(read)
-            done.sampled += len(picked)
+                done.failed += self._scored(rule, tracing, claimed, complete)
+            last = ready[-1]
+            self.rules.advance(rule.id, last.updated_at, last.trace.trace_id)
+            cursor = (last.updated_at, last.trace.trace_id)
+            done.read += len(fresh)
+            done.sampled += sum(sampled(rule.id, f.trace.trace_id, rule.sample_rate) for f in fresh)
             done.scored += len(claimed)
-            if len(read) < self.page:
+            if len(ready) < len(read) or len(read) < self.page:
                 break
         return done
 
@@ -204,7 +259,19 @@ class OnlineScorer:
 
     # -- scoring -------------------------------------------------------------------------
 
-    def _score(self, rule: OnlineRule, tracing: TracingStore, trace_ids: list[str]) -> int:
+    def _scored(
+        self, rule: OnlineRule, tracing: TracingStore, trace_ids: list[str], complete: Complete
+    ) -> int:
+        """Score the claimed traces; on any failure give back those not finished."""
+        try:
+            return self._score(rule, tracing, trace_ids, complete)
+        except BaseException:
+            self.rules.release(rule.id, trace_ids)  # only the unfinished ones go back
+            raise
+
+    def _score(
+        self, rule: OnlineRule, tracing: TracingStore, trace_ids: list[str], complete: Complete
+    ) -> int:
         """Score the claimed traces, write their feedback and outcomes; return the failures."""
         details: list[TraceDetail] = []
         for trace_id in trace_ids:
@@ -213,7 +280,6 @@ class OnlineScorer:
             except NotFound:  # deleted since it was read
                 self.rules.finish(rule.id, trace_id, {}, "the trace was deleted")
         examples = [example_of(d) for d in details]
-        complete = self._complete(rule)
         rubric = (
             self.prompts.in_project(rule.project).get_version(rule.judge_rubric)
             if rule.judge_rubric
@@ -261,20 +327,20 @@ class OnlineScorer:
             values[label] = score.value
         return values, errors
 
-    def _complete(self, rule: OnlineRule) -> Callable[[list[dict[str, Any]]], str]:
-        """The rule's judge model as `complete(messages)`; one that cannot be opened fails
-        each row it is asked about, with the reason."""
+    def _complete(self, rule: OnlineRule) -> Complete:
+        """The rule's judge model as `complete(messages)`, opened once per rule; raises
+        when it cannot be opened (the pass then takes no trace)."""
         if rule.judge is None:
             return _no_judge
-        key = (rule.project, rule.judge, rule.judge_model)
+        key = (rule.project, rule.name, rule.judge, rule.judge_model)
         judge = self._judges.get(key)
         if judge is None:
             if self.open_judge is None:
-                return _failing("this scorer cannot open judges: run the rule on the server")
+                raise InvalidInput("this scorer cannot open judges: run the rule on the server")
             try:
                 judge = self._judges[key] = self.open_judge(rule)
-            except Exception as exc:
-                return _failing(f"judge {rule.judge!r} could not be opened: {describe(exc)}")
+            except LmopsError as exc:
+                raise type(exc)(f"judge {rule.judge!r} could not be opened: {exc.message}") from exc
         return judge.complete
 
 
@@ -296,13 +362,6 @@ def _source(ref: ScorerRef) -> FeedbackSource:
 
 def _no_judge(messages: list[dict[str, Any]]) -> str:
     raise RuntimeError("no judge model is set on this rule")
-
-
-def _failing(reason: str) -> Callable[[list[dict[str, Any]]], str]:
-    def complete(messages: list[dict[str, Any]]) -> str:
-        raise RuntimeError(reason)
-
-    return complete
 
 
 # -- traces as rows ------------------------------------------------------------------------

@@ -5,19 +5,20 @@ A rule reads its project's traces in the order they settle (`updated_at`, then t
 and keeps its place in `watermark_at`/`watermark_trace`. Each sampled trace is claimed with
 a row in `online_scored` before it is scored: the primary key (rule, trace) is the lock,
 so two server processes, or a trace that changes after it was scored, never score twice.
+A claim whose scoring failed is released; one whose process died is retaken after `LEASE`.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from lmops.core.errors import Conflict, NotFound
+from lmops.core.errors import Conflict, InvalidInput, NotFound
 from lmops.core.ids import new_id, utcnow
 from lmops.core.projects import DEFAULT_PROJECT, InProject
 from lmops.core.uris import check_name
@@ -27,6 +28,7 @@ from lmops.store.audit import record
 from lmops.store.engine import writing
 
 MEANS_OVER = 1000  # a rule's means are over its latest this many scored traces
+LEASE = timedelta(minutes=30)  # a claim not finished by then is taken again
 
 
 class RuleStore(InProject):
@@ -47,6 +49,8 @@ class RuleStore(InProject):
     ) -> OnlineRule:
         """A new rule; it scores traces that settle from `since` on (now by default)."""
         check_name(name, "rule")
+        if since is not None and since.tzinfo is None:
+            raise InvalidInput("since needs a timezone", field="since")
         now = utcnow()
         row = {
             "id": new_id(),
@@ -56,6 +60,7 @@ class RuleStore(InProject):
             "created_by": created_by,
             "created_at": now,
             "updated_at": now,
+            "scores_from": since or now,
             "watermark_at": since or now,
             "watermark_trace": "",
         }
@@ -148,6 +153,15 @@ class RuleStore(InProject):
                 .values(watermark_at=at, watermark_trace=trace_id)
             )
 
+    def passed(self, rule_id: str, error: str | None) -> None:
+        """Note that a pass ran, and why it failed (None: it did not)."""
+        with writing(self.engine) as conn:
+            conn.execute(
+                update(online_rules)
+                .where(online_rules.c.id == rule_id)
+                .values(last_pass_at=utcnow(), last_error=error and error[:10_000])
+            )
+
     def claim(self, rule_id: str, trace_ids: list[str]) -> list[str]:
         """Take these traces for scoring; returns those no one had taken (in order)."""
         if not trace_ids:
@@ -166,6 +180,54 @@ class RuleStore(InProject):
                 }
                 insert = self._insert(online_scored).on_conflict_do_nothing()
                 if conn.execute(insert.returning(online_scored.c.trace_id), row).first():
+                    won.append(trace_id)
+        return won
+
+    def taken(self, rule_id: str, trace_ids: list[str]) -> set[str]:
+        """Which of these traces the rule has claimed already (scored or not)."""
+        if not trace_ids:
+            return set()
+        s = online_scored.c
+        query = select(s.trace_id).where(s.rule_id == rule_id, s.trace_id.in_(trace_ids))
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(query)}
+
+    def release(self, rule_id: str, trace_ids: list[str]) -> None:
+        """Give back claims whose scoring did not finish, for a later pass to take."""
+        if not trace_ids:
+            return
+        s = online_scored.c
+        with writing(self.engine) as conn:
+            conn.execute(
+                online_scored.delete().where(
+                    s.rule_id == rule_id, s.trace_id.in_(trace_ids), s.scored_at.is_(None)
+                )
+            )
+
+    def retake(self, rule_id: str, limit: int) -> list[str]:
+        """Claim again traces whose claim is older than `LEASE` and never finished (the
+        process scoring them died)."""
+        s = online_scored.c
+        now = utcnow()
+        stale = select(s.trace_id).where(
+            s.rule_id == rule_id, s.scored_at.is_(None), s.claimed_at < now - LEASE
+        )
+        with writing(self.engine) as conn:
+            found = [r[0] for r in conn.execute(stale.limit(limit))]
+            won = []
+            for trace_id in found:  # each re-checked: another process may retake it first
+                retaken = conn.execute(
+                    update(online_scored)
+                    .where(
+                        s.rule_id == rule_id,
+                        s.trace_id == trace_id,
+                        s.scored_at.is_(None),
+                        s.claimed_at < now - LEASE,
+                    )
+                    .values(claimed_at=now)
+                    .returning(s.trace_id)
+                ).first()
+                if retaken:
                     won.append(trace_id)
         return won
 

@@ -75,9 +75,12 @@ online_rules = Table(
     Column("created_by", String(255)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("scores_from", UTCDateTime, nullable=False),  # traces written before: not its own
     # how far through the project's traces (by updated_at, then trace id) the rule has read
     Column("watermark_at", UTCDateTime, nullable=False),
     Column("watermark_trace", String(32), nullable=False),
+    Column("last_pass_at", UTCDateTime),
+    Column("last_error", Text),  # why the last pass failed; None when it did not
     UniqueConstraint("project", "name"),
 )
 

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from lmops.core.errors import InvalidInput
 from lmops.prompts.entities import Prompt
 from lmops.serving.protocol import ChatRequest, OpenAIError
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 QUESTION_COLUMNS = ("prompt", "input", "question", "query", "text")
 DEFAULT_PARAMS = {"temperature": 0.0, "max_tokens": 256}

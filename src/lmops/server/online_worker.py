@@ -23,7 +23,8 @@ from lmops.evaluation.entities import OnlineRule
 from lmops.evaluation.judging import JudgeModel, open_judge, service_complete
 from lmops.evaluation.online import SKIP_TAG, JudgeOpener, OnlineScorer, RulePass
 from lmops.server.deps import Services
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,15 @@ class OnlineWorker:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop after the rule being run (at most a judge call's timeout), close judges."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        with self._lock:
-            self.scorer.close()
+        if self._lock.acquire(timeout=30):
+            try:
+                self.scorer.close()
+            finally:
+                self._lock.release()
 
     def run_rule(self, rule: OnlineRule) -> RulePass:
         with self._lock:
@@ -55,16 +60,25 @@ class OnlineWorker:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            with self._lock:
-                for done in self.scorer.run():
-                    if done.error is None and done.scored:
-                        log.info(
-                            "online rule %s/%s scored %d traces (%d failed)",
-                            done.project,
-                            done.rule,
-                            done.scored,
-                            done.failed,
-                        )
+            try:
+                self._pass()
+            except Exception:  # the store may be away a while: the next pass tries again
+                log.exception("online scoring pass failed")
+
+    def _pass(self) -> None:
+        with self._lock:
+            for rule in self.scorer.rules.enabled(every_project=True):
+                if self._stop.is_set():
+                    return
+                (done,) = self.scorer.run([rule])
+                if done.error is None and done.scored:
+                    log.info(
+                        "online rule %s/%s scored %d traces (%d failed)",
+                        done.project,
+                        done.rule,
+                        done.scored,
+                        done.failed,
+                    )
 
 
 def judges(

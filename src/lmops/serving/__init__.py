@@ -6,6 +6,7 @@
 
 from lmops.serving.backends import Backend, ServedModel
 from lmops.serving.protocol import OpenAIError
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 __all__ = ["Backend", "Caller", "OpenAIError", "OpenAIService", "ServedModel"]

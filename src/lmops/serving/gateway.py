@@ -32,7 +32,7 @@ from lmops.serving.backends import Backend, ServedModel
 from lmops.serving.entities import Endpoint, Route
 from lmops.serving.fallbacks import Failure, fails_over, none_answered
 from lmops.serving.protocol import OpenAIError, model_not_found
-from lmops.serving.service import AnyRequest, Caller, Target
+from lmops.serving.routing import AnyRequest, Caller, Target
 from lmops.serving.store import EndpointStore
 
 log = logging.getLogger(__name__)

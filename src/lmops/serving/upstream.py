@@ -10,27 +10,33 @@ When every target failed, the answer is a 502 (503 when each one was only overlo
 naming each target and why it failed last.
 
 A stream is retried only until its first chunk: after that a failure ends it with an error.
+
+Requests go out through one aiohttp session per backend, made in the event loop that first
+sends (an answer costs about a quarter of a millisecond less there than through httpx,
+which matters in front of a provider that answers fast).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
+import aiohttp
 
 from lmops._version import __version__
 from lmops.core.errors import InvalidInput
 from lmops.serving.backends import Answer, ServedModel
+from lmops.serving.fallbacks import Primed
 from lmops.serving.protocol import (
     ChatRequest,
     CompletionRequest,
@@ -47,8 +53,10 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # As the openai client has it: a whole answer (no stream) may take minutes to come.
-DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
-_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+DEFAULT_TIMEOUT = 600.0  # seconds to wait for each read from the provider
+CONNECT_TIMEOUT = 5.0
+MAX_CONNECTIONS = 256
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 _TARGET_FAULTS = frozenset({401, 403, 404})  # our key or model name is wrong there
 _OVERLOADED = frozenset({429, 503})
 _NO_USAGE = {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}
@@ -109,23 +117,27 @@ class UpstreamBackend:
         *,
         version: str | None = None,
         policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if not targets:
             raise InvalidInput(f"the model '{model}' needs at least one target")
+        if not timeout > 0:
+            raise InvalidInput("the timeout is a number of seconds above 0", field="timeout")
         self.model = model
         self.version = version
         self.targets = list(targets)
         self.policy = policy or RetryPolicy()
         self._created = int(time.time())
-        self._client = httpx.AsyncClient(
-            timeout=timeout,
-            limits=_LIMITS,
-            transport=transport,
-            headers={"User-Agent": f"lmops/{__version__}"},
+        # `connect` bounds the wait for a free connection too; `sock_read` each read
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeout,
+            sock_connect=min(CONNECT_TIMEOUT, timeout),
+            sock_read=timeout,
         )
-        self._closing: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @classmethod
     def from_versions(
@@ -135,7 +147,7 @@ class UpstreamBackend:
         fallbacks: Sequence[ModelVersion] = (),
         *,
         policy: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> UpstreamBackend:
         """Serve registered external endpoint `version` under its model's name, falling back
         to the `fallbacks` endpoints in order."""
@@ -159,22 +171,31 @@ class UpstreamBackend:
         return await self._first_answer(lambda target: self._post(target, "/embeddings", body))
 
     def close(self) -> None:
-        """Close the client: at once outside an event loop, else soon on the running one
-        (`aclose` waits for it)."""
-        if self._client.is_closed or self._closing is not None:
+        """Close the session, on the event loop it was made in: soon when that loop is
+        running (`aclose` waits for it), at once when it is not."""
+        session, loop = self._session, self._loop
+        self._session = None
+        if session is None or session.closed or loop is None:
             return
         try:
-            loop = asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(self._client.aclose())
-            return
-        self._closing = loop.create_task(self._client.aclose())
+            running = None
+        if running is loop:
+            self._closing = loop.create_task(session.close())
+        elif loop.is_running():  # another thread's loop: close there, and wait for it
+            with contextlib.suppress(TimeoutError):
+                asyncio.run_coroutine_threadsafe(session.close(), loop).result(CONNECT_TIMEOUT)
+        elif running is None and not loop.is_closed():
+            loop.run_until_complete(session.close())
+        else:  # its loop is gone (or cannot run from here): its connections go with it
+            session.detach()
 
     async def aclose(self) -> None:
-        """Close the client and every connection it holds."""
+        """Close the session and every connection it holds."""
+        self.close()
         if self._closing is not None:
             await self._closing
-        await self._client.aclose()
 
     # -- forwarding -----------------------------------------------------------------------
 
@@ -191,7 +212,7 @@ class UpstreamBackend:
         body["stream_options"] = {**(request.stream_options or {}), "include_usage": True}
         chunks = self._relay(path, body)
         first = await anext(chunks)  # every retry and fallback happens before this returns
-        return _Primed(first, chunks)
+        return Primed(first, chunks)
 
     async def _first_answer(self, attempt: Callable[[Target], Awaitable[T]]) -> T:
         """What the first target to answer says, each tried as the policy allows, in order."""
@@ -227,36 +248,58 @@ class UpstreamBackend:
             )
         return OpenAIError(502, message, type="server_error", code="upstream_failed")
 
+    def _client(self) -> aiohttp.ClientSession:
+        """The session, made in the loop that sends first: aiohttp binds it there, so a
+        backend answers from that one loop until it is closed."""
+        running = asyncio.get_running_loop()
+        if self._session is not None and self._loop is not running:
+            raise RuntimeError(
+                "this upstream backend answers from the event loop it first sent from; "
+                "close it there (await aclose()) before using it from another"
+            )
+        if self._session is None:
+            self._loop = running
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0),
+                timeout=self._timeout,
+                headers={"User-Agent": f"lmops/{__version__}"},
+                trust_env=True,  # HTTPS_PROXY, NO_PROXY and the like, as httpx had them
+            )
+        return self._session
+
     async def _send(
         self, target: Target, path: str, body: dict[str, Any], *, stream: bool
-    ) -> httpx.Response:
+    ) -> aiohttp.ClientResponse:
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
-        request = self._client.build_request(
-            "POST",
-            target.base_url.rstrip("/") + path,
-            json={**body, "model": target.model},
-            headers=headers,
-        )
+        url = target.base_url.rstrip("/") + path
         try:
-            response = await self._client.send(request, stream=stream)
-        except httpx.RequestError as exc:
+            response = await self._client().post(
+                url, json={**body, "model": target.model}, headers=headers
+            )
+        except _TRANSPORT_ERRORS as exc:
             raise _transport_failure(exc) from exc
-        if response.is_success:
+        if 200 <= response.status < 300:
             return response
         try:
-            await response.aread()
-        except httpx.RequestError as exc:
+            raw = await response.read()
+        except _TRANSPORT_ERRORS as exc:
             raise _transport_failure(exc) from exc
         finally:
-            await response.aclose()
-        raise _refusal(response.status_code, _error_fields(response), response.headers)
+            response.release()
+        raise _refusal(response.status, _error_fields(raw, response.reason), response.headers)
 
     async def _post(self, target: Target, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self._send(target, path, body, stream=False)
         try:
-            answer = response.json()
+            raw = await response.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_failure(exc) from exc
+        finally:
+            response.release()
+        try:
+            answer = json.loads(raw)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
@@ -273,10 +316,10 @@ class UpstreamBackend:
             first = await anext(events, None)
         except BaseException:
             await events.aclose()
-            await response.aclose()
+            response.release()
             raise
         if first is None:
-            await response.aclose()
+            response.release()
             raise _Failed("ended the stream without a chunk", retry=False)
         return _Opened(target, response, events, first)
 
@@ -306,7 +349,7 @@ class UpstreamBackend:
             ) from failed
         finally:
             await opened.events.aclose()
-            await opened.response.aclose()
+            opened.response.release()  # a stream left unread closes its connection
         if not ended_with_usage:  # counts the provider did not give are unknown, not zero
             yield {**head, "choices": [], "usage": usage or dict(_NO_USAGE)}
 
@@ -314,31 +357,9 @@ class UpstreamBackend:
 @dataclass
 class _Opened:
     target: Target
-    response: httpx.Response
+    response: aiohttp.ClientResponse
     events: AsyncGenerator[dict[str, Any], None]
     first: dict[str, Any]
-
-
-class _Primed:
-    """A stream whose first chunk was read before it was handed out (to retry until then);
-    closing it closes the upstream response."""
-
-    def __init__(self, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None]) -> None:
-        self._first: dict[str, Any] | None = first
-        self._rest = rest
-
-    def __aiter__(self) -> _Primed:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        return await anext(self._rest)
-
-    async def aclose(self) -> None:
-        self._first = None
-        await self._rest.aclose()
 
 
 class _Failed(Exception):
@@ -359,39 +380,59 @@ class _Failed(Exception):
         self.retry_after = retry_after
 
 
-async def _events(response: httpx.Response) -> AsyncGenerator[dict[str, Any], None]:
+async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON payloads of an SSE body's `data:` lines until `[DONE]`."""
+    pending = b""
     try:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue  # blank separators, comments, `event:` and `id:` fields
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                raise _Failed(f"sent a chunk that is not a JSON object: {data[:200]}", retry=False)
-            if "error" in payload:
-                raise _payload_error(payload["error"])
-            yield payload
-    except httpx.RequestError as exc:
+        async for piece in response.content.iter_any():
+            *lines, pending = (pending + piece).split(b"\n")
+            for line in lines:
+                payload = _event(line)
+                if payload is _DONE:
+                    return
+                if payload is not None:
+                    yield payload
+    except _TRANSPORT_ERRORS as exc:
         raise _transport_failure(exc) from exc
+    if _event(pending) is _DONE:  # the last line, without its line break
+        return
     raise _Failed("closed the stream before [DONE]", retry=True)
 
 
-def _transport_failure(exc: httpx.RequestError) -> _Failed:
+_DONE: dict[str, Any] = {}
+
+
+def _event(raw: bytes) -> dict[str, Any] | None:
+    """One SSE line's JSON payload, `_DONE` for `[DONE]`, None for lines that hold none."""
+    line = raw.decode("utf-8", "replace").rstrip("\r")
+    if not line.startswith("data:"):
+        return None  # blank separators, comments, `event:` and `id:` fields
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return _DONE
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise _Failed(f"sent a chunk that is not a JSON object: {data[:200]}", retry=False)
+    if "error" in payload:
+        raise _payload_error(payload["error"])
+    return payload
+
+
+def _transport_failure(exc: BaseException) -> _Failed:
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return _Failed(f"timed out ({type(exc).__name__})", retry=True)
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return _Failed(f"could not connect: {detail}", retry=True)
     return _Failed(f"connection failed: {detail}", retry=True)
 
 
-def _refusal(status: int, error: dict[str, Any], headers: httpx.Headers | None = None) -> Exception:
+def _refusal(
+    status: int, error: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> Exception:
     """What a provider's error status means here: a failure of the target, or the caller's
     error (an `OpenAIError` to pass on as it is)."""
     message = str(error.get("message") or "no message")
@@ -420,10 +461,10 @@ def _payload_error(error: Any) -> Exception:
     return _refusal(status, fields)
 
 
-def _error_fields(response: httpx.Response) -> dict[str, Any]:
+def _error_fields(raw: bytes, reason: str | None) -> dict[str, Any]:
     """OpenAI's `{"error": {...}}`, vLLM's flat error object, or whatever text there was."""
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
         data = None
     if isinstance(data, dict):
@@ -434,10 +475,11 @@ def _error_fields(response: httpx.Response) -> dict[str, Any]:
             return {"message": error}
         if "detail" in data:
             return {"message": str(data["detail"])}
-    return {"message": response.text[:500].strip() or response.reason_phrase}
+    text = raw[:2000].decode("utf-8", "replace")[:500].strip()
+    return {"message": text or reason or "no message"}
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds the provider asks us to wait: `retry-after-ms`, or Retry-After in seconds or
     as an HTTP date."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -478,7 +520,7 @@ def open_upstream(
     *,
     fallbacks: Sequence[str] = (),
     policy: RetryPolicy | None = None,
-    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> UpstreamBackend:
     """Serve the external endpoint `uri` (`models:/gpt@production`), falling back to the
     endpoints `fallbacks` names, in order."""

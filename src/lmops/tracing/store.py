@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
@@ -90,6 +91,15 @@ _UPDATE_TRACE = (
     .where(traces.c.trace_id == bindparam("_id"))
     .values({f: bindparam(f"v_{f}") for f in _UPDATED_FIELDS})
 )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A finished trace, when it was last written, and whether its root span is stored."""
+
+    trace: Trace
+    updated_at: datetime
+    rooted: bool
 
 
 class TracingStore(InProject):
@@ -325,11 +335,12 @@ class TracingStore(InProject):
         before: datetime,
         limit: int = 200,
         skip_tag: str | None = None,
-    ) -> list[tuple[Trace, datetime]]:
-        """Finished traces matching `query`, last written after `after` (updated_at, trace
-        id) and before `before`, oldest write first, each with its updated_at: how online
-        scoring reads traces as they settle. `skip_tag` leaves out traces carrying that tag
-        key (the judge calls scoring makes itself)."""
+    ) -> list[Settled]:
+        """Finished traces matching `query` (no span of theirs stored open), last written
+        after `after` (updated_at, trace id) and before `before`, oldest write first: how
+        online scoring reads traces as they settle. Each says whether its root span (one
+        without a parent) is stored: until then, the spans so far may be children whose
+        parent is still running. `skip_tag` leaves out traces carrying that tag key."""
         t = traces.c
         at, trace_id = after
         where = trace_filters(query, self.project)
@@ -342,10 +353,19 @@ class TracingStore(InProject):
             where.append(
                 ~exists().where(trace_tags.c.trace_id == t.trace_id, trace_tags.c.key == skip_tag)
             )
-        statement = select(traces).where(*where).order_by(t.updated_at, t.trace_id).limit(limit)
+        rooted = (
+            exists()
+            .where(spans.c.trace_id == t.trace_id, spans.c.parent_span_id.is_(None))
+            .label("rooted")
+        )
+        statement = (
+            select(traces, rooted).where(*where).order_by(t.updated_at, t.trace_id).limit(limit)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(statement).mappings().all()
-        return [(Trace.model_validate(dict(r)), r["updated_at"]) for r in rows]
+        return [
+            Settled(Trace.model_validate(dict(r)), r["updated_at"], bool(r["rooted"])) for r in rows
+        ]
 
     def get_session(self, session_id: str) -> list[Trace]:
         """A session's traces in the order they happened."""

@@ -4,11 +4,10 @@ pass on demand."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from lmops.evaluation.entities import OnlineRule, RuleSpec, RuleStats, ScoredTrace
 from lmops.evaluation.online import check_rule
@@ -25,7 +24,7 @@ PromptDep = Annotated[PromptStore, Depends(prompt_store)]
 
 
 class NewRule(RuleSpec):
-    since: datetime | None = None  # score traces from then on (default: from now on)
+    since: AwareDatetime | None = None  # score traces from then on (default: from now on)
 
 
 class RuleView(OnlineRule):

@@ -19,7 +19,8 @@ from lmops.serving.protocol import (
     model_not_found,
     parse,
 )
-from lmops.serving.service import Caller, OpenAIService
+from lmops.serving.routing import Caller
+from lmops.serving.service import OpenAIService
 
 PROMPT_HEADER = "x-lmops-prompt-version"
 MAX_BODY = 16 * 1024 * 1024

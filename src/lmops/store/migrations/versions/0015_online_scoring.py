@@ -41,8 +41,11 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("scores_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("watermark_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("watermark_trace", sa.String(length=32), nullable=False),
+        sa.Column("last_pass_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_online_rules")),
         sa.UniqueConstraint("project", "name", name=op.f("uq_online_rules_project_name")),
     )
