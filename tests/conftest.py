@@ -82,6 +82,23 @@ def tracking(engine: Engine, artifacts: ArtifactStore) -> TrackingStore:
     return TrackingStore(engine, artifacts)
 
 
+def lmops(home: Path, *args: str, timeout: float = 300) -> str:
+    """Run the `lmops` CLI in a process of its own against the store in `home`; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lmops.cli.main", *args],
+        env=lmops_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def lmops_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,10 +4,7 @@ playground streams an answer and leaves a trace (its prompt versions: test_ui_pl
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ from lmops.server.ui.payloads import format_ms
 from lmops.serving.entities import Endpoint
 from lmops.serving.gateway import choose
 from lmops.tracing.activity import percentile
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, lmops
 from tests.e2e.test_ui import Tab
 
 pytestmark = [pytest.mark.e2e]
@@ -31,18 +28,6 @@ pytestmark = [pytest.mark.e2e]
 SHOTS = Path("/tmp/ui-shots")
 HELLO = [{"role": "user", "content": "hello"}]
 TIMEOUT_MS = 60_000
-
-
-def lmops(home: Path, *args: str) -> None:
-    env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
-    done = subprocess.run(
-        [sys.executable, "-m", "lmops.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, lmops
 
 pytestmark = pytest.mark.e2e
 
@@ -68,19 +65,6 @@ def upstream() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}/v1"
     server.should_exit = True
     thread.join(10)
-
-
-def lmops(home: Path, *args: str) -> str:
-    env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
-    done = subprocess.run(
-        [sys.executable, "-m", "lmops.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ process on a free port, and apps of our own (fake providers) served from a threa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import free_port
+from tests.conftest import free_port, lmops_env
 
 
 @pytest.fixture(scope="session")
@@ -41,23 +40,6 @@ def tiny(tiny_path: Path) -> tuple[Any, Any]:
 @pytest.fixture(scope="session")
 def tokenizer(tiny: tuple[Any, Any]) -> Any:
     return tiny[1]
-
-
-def lmops(home: Path, *args: str, timeout: float = 300) -> str:
-    """Run the `lmops` CLI against the store in `home`; its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", "lmops.cli.main", *args],
-        env=lmops_env(home),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def lmops_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
 
 
 class ModelServer:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -389,19 +386,6 @@ def test_a_fallback_stays_loaded_while_an_endpoint_falls_back_to_it(
 
 
 # --- through a real server ----------------------------------------------------------------
-
-
-def lmops(home: Path, *args: str) -> str:
-    env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
-    done = subprocess.run(
-        [sys.executable, "-m", "lmops.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

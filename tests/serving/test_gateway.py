@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,24 +16,11 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, lmops
 
 pytestmark = pytest.mark.e2e
 
 HELLO = [{"role": "user", "content": "hello"}]
-
-
-def lmops(home: Path, *args: str) -> str:
-    env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_URI": ""}
-    done = subprocess.run(
-        [sys.executable, "-m", "lmops.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serving.conftest import ModelServer, lmops, lmops_env
+from tests.conftest import lmops, lmops_env
+from tests.serving.conftest import ModelServer
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")

@@ -608,4 +608,3 @@ def test_a_provider_answering_garbage_is_a_failed_target(alpha: Provider, beta: 
     found = run([target(alpha), target(beta)], lambda b: answer(b, chat()))
     assert found["model"] == SERVED
     assert [s.provider for s in alpha.log] == ["alpha", "beta"]
-

@@ -169,7 +169,7 @@ class OnlineScorer:
     """Runs rules over the traces that settled since their last pass.
 
     `open_judge` gives the judge model of a rule that has one; judges stay open between
-    passes (one per project and judge) until `close`.
+    passes (one per rule) until `close`.
     """
 
     def __init__(
