@@ -3,6 +3,7 @@ a key (shown once), use it from the SDK, be refused what the role does not allow
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,10 +124,26 @@ def test_an_editor_key_writes_and_a_revoked_key_stops(secured_server: LiveServer
         headers={"authorization": f"Bearer {made.key}"},
     ).json()
     assert [e["actor"] for e in entries][-1].startswith("local:")  # made on the store, by CLI
-    access.revoke_key(made.id)
+    # Revoked through the server: refused at once.
+    gone = httpx.delete(
+        f"{secured_server.url}/api/v1/keys/{made.id}",
+        headers={"authorization": f"Bearer {made.key}"},
+    )
+    assert gone.status_code == 204, gone.text
     with pytest.raises(Unauthorized, match="was revoked"):
         client.create_experiment("eddie-again")
     transport.close()
+
+    # Revoked in another process (`lmops keys revoke`): refused once the server's
+    # two-second memory of the key runs out.
+    other = access.create_key("eddie", "default", name="ci-2")
+    headers = {"authorization": f"Bearer {other.key}"}
+    assert httpx.get(f"{secured_server.url}/api/v1/experiments", headers=headers).is_success
+    access.revoke_key(other.id)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{secured_server.url}/api/v1/experiments", headers=headers).is_success:
+        assert time.monotonic() < deadline, "a revoked key still worked after 10 s"
+        time.sleep(0.2)
 
 
 def test_the_admin_page_adds_a_member(page: Page, secured_server: LiveServer) -> None:

@@ -89,6 +89,29 @@ def test_revoked_and_expired_keys_stop_at_once(access: AccessStore, engine: Engi
         access.create_key("alice", "team-a", expires_at=utcnow() - timedelta(days=1))
 
 
+def test_known_keys_are_answered_without_the_store_until_anything_changes(
+    access: AccessStore, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = access.create_key("alice", "team-a")
+    assert access.known_key(key.key) is None  # never authenticated here
+    assert access.authenticate_key(key.key).role == Role.EDITOR
+    known = access.known_key(key.key)
+    assert known is not None and (known.user, known.key_id) == ("alice", key.id)
+    access.set_role("alice", "team-a", Role.APPROVER)  # any change here forgets every key
+    assert access.known_key(key.key) is None
+    assert access.authenticate_key(key.key).role == Role.APPROVER
+
+    AccessStore(engine).revoke_key(key.id)  # another process: seen when the entry runs out
+    assert access.known_key(key.key) is not None
+    monkeypatch.setattr("lmops.governance.access.KEY_CACHE_TTL", timedelta(0))
+    other = access.create_key("alice", "team-a")
+    access.authenticate_key(other.key)
+    assert access.known_key(other.key) is None  # its entry ran out at once
+    access.revoke_key(other.id)
+    with pytest.raises(Unauthorized, match="was revoked"):
+        access.authenticate_key(key.key)
+
+
 def test_a_key_carries_the_role_its_user_holds_now(access: AccessStore) -> None:
     key = access.create_key("alice", "team-a").key
     access.set_role("alice", "team-a", Role.APPROVER)

@@ -38,6 +38,10 @@ SERVER = "-"
 so, so only server admins, who read every project's entries, see them."""
 
 SESSION_LIFETIME = timedelta(hours=12)
+# A key is looked up again after this long: a key revoked, or a role changed, by another
+# process takes effect within it (in this process, at once).
+KEY_CACHE_TTL = timedelta(seconds=2)
+KEY_CACHE_SIZE = 10_000
 MIN_PASSWORD = 8
 MAX_KEY_DAYS = 3650
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -105,6 +109,9 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # sha256 of a key -> (until when the answer holds, who it is): keys are checked on
+        # every gateway request, and the lookup was most of what auth added to one
+        self._known_keys: dict[str, tuple[datetime, Identity]] = {}
 
     # -- projects ------------------------------------------------------------------------
 
@@ -196,7 +203,8 @@ class AccessStore:
                     shown["password"] = "changed"
                 old = {k: before[k] for k in ("active", "superuser") if k in changes}
                 _audit(conn, "user.update", "user", name, SERVER, before=old, after=shown)
-            return _user({**before, **changes})
+        self.forget_keys()
+        return _user({**before, **changes})
 
     # -- memberships ---------------------------------------------------------------------
 
@@ -219,6 +227,7 @@ class AccessStore:
             )
             before = None if old is None else {"role": old}
             _audit(conn, "member.set", "user", user, project, before=before, after={"role": role})
+        self.forget_keys()
         return Membership(user=user, project=project, role=role, created_at=now)
 
     def remove_member(self, user: str, project: str) -> None:
@@ -239,6 +248,7 @@ class AccessStore:
             revoked = _revoke_keys(conn, theirs)
             after = {"revoked_keys": revoked}
             _audit(conn, "member.remove", "user", user, project, before={"role": old}, after=after)
+        self.forget_keys()
 
     def members(self, project: str) -> list[Membership]:
         check_name(project, "project", field="project")
@@ -350,10 +360,34 @@ class AccessStore:
                 row["project"],
                 after={"prefix": row["prefix"]},
             )
+        self.forget_keys()
         return _key({**row, "revoked_at": now})
+
+    def known_key(self, secret: str) -> Identity | None:
+        """Who a key belongs to if it was authenticated here in the last `KEY_CACHE_TTL`
+        (no store access: callers may ask from an event loop); None means ask
+        `authenticate_key`."""
+        found = self._known_keys.get(_digest(secret))
+        if found is None or found[0] <= utcnow():
+            return None
+        return found[1]
+
+    def forget_keys(self) -> None:
+        """Look every key up again (a key was revoked, or a user or role changed)."""
+        self._known_keys.clear()
 
     def authenticate_key(self, secret: str) -> Identity:
         """Who a key belongs to, in its project; Unauthorized says why it does not work."""
+        identity, expires = self._authenticate_key(secret)
+        until = utcnow() + KEY_CACHE_TTL
+        if expires is not None:
+            until = min(until, expires)
+        if len(self._known_keys) >= KEY_CACHE_SIZE:  # callers choose the keys they send
+            self._known_keys.clear()
+        self._known_keys[_digest(secret)] = (until, identity)
+        return identity
+
+    def _authenticate_key(self, secret: str) -> tuple[Identity, datetime | None]:
         with self.engine.connect() as conn:
             row = (
                 conn.execute(select(api_keys).where(api_keys.c.hash == _digest(secret)))
@@ -368,7 +402,7 @@ class AccessStore:
                 raise Unauthorized(f"API key {row['prefix']}... expired")
             identity = self._identity(conn, row["user_name"], row["project"])
         self._touch_key(row["id"], row["last_used_at"])
-        return replace(identity, key_id=row["id"])
+        return replace(identity, key_id=row["id"]), row["expires_at"]
 
     def _touch_key(self, key_id: str, last_used: datetime | None) -> None:
         """Note when a key was last used, at most once a minute (not a write per request)."""

@@ -54,7 +54,9 @@ class _ActAsCaller:
                 principal: Principal | None = anonymous(asked or DEFAULT_PROJECT)
                 actor = f"anonymous@{host}"
             else:
-                principal = await run_in_threadpool(_authenticate, services.access, request)
+                principal = _known(services.access, request)
+                if principal is None:  # not seen lately: ask the store, off the event loop
+                    principal = await run_in_threadpool(_authenticate, services.access, request)
                 if principal is not None and asked is not None and asked != principal.project:
                     raise Forbidden(
                         f"these credentials work in project {principal.project!r}, not "
@@ -69,6 +71,16 @@ class _ActAsCaller:
         request.state.principal = principal
         with acting_as(actor):
             await self.app(scope, receive, send)
+
+
+def _known(access: AccessStore, request: Request) -> Principal | None:
+    """The caller of a key this process authenticated in the last two seconds, if that is
+    what the request carries (no store access)."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    identity = access.known_key(key.strip())
+    return principal_of(identity) if identity is not None else None
 
 
 def _authenticate(access: AccessStore, request: Request) -> Principal | None:
