@@ -235,7 +235,8 @@ class OnlineScorer:
             ids = [f.trace.trace_id for f in ready]
             taken = self.rules.taken(rule.id, ids)
             fresh = [f for f in ready if (f.updated_at, f.trace.trace_id) > place]
-            picked = [i for i in ids if i not in taken and sampled(rule.id, i, rule.sample_rate)]
+            drawn = {i for i in ids if sampled(rule.id, i, rule.sample_rate)}
+            picked = [i for i in ids if i in drawn and i not in taken]
             claimed = self.rules.claim(rule.id, picked)
             if claimed:
                 done.failed += self._scored(rule, tracing, claimed, complete)
@@ -243,7 +244,7 @@ class OnlineScorer:
             self.rules.advance(rule.id, last.updated_at, last.trace.trace_id)
             cursor = (last.updated_at, last.trace.trace_id)
             done.read += len(fresh)
-            done.sampled += sum(sampled(rule.id, f.trace.trace_id, rule.sample_rate) for f in fresh)
+            done.sampled += sum(f.trace.trace_id in drawn for f in fresh)
             done.scored += len(claimed)
             if len(ready) < len(read) or len(read) < self.page:
                 break
